@@ -1,0 +1,136 @@
+package batch
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// DB is what Insert and Replace write through. A pool (*sql.DB, *sqlx.DB,
+// anything with a Conn method) lets the package take connections of its own,
+// read each one's limits, and resend chunks on a fresh connection after a
+// failure that is safe to resend. A caller-owned handle (*sql.Tx, *sqlx.Tx,
+// *sql.Conn) gets the statements in input order and nothing is ever resent
+// on it: the caller owns its transaction.
+type DB interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// pool is a DB that hands out connections.
+type pool interface {
+	Conn(ctx context.Context) (*sql.Conn, error)
+}
+
+// Insert writes rows with multi-row INSERT statements (INSERT IGNORE or
+// INSERT ... ON DUPLICATE KEY UPDATE with the options of those names).
+//
+// Every value is checked before anything is sent: bad input returns a
+// *ValueError, *ArityError or *RowTooLargeError and writes nothing. The rows
+// are then cut into chunks that fit the limits read on the connection
+// (see Limits) and sent as reused prepared statements. The Result is exact
+// even when an error is returned: it says which rows are written, which were
+// not sent, and which have an unknown outcome.
+func Insert(ctx context.Context, db DB, rows Rows, opts ...Option) (Result, error) {
+	return write(ctx, db, verbInsert, rows, opts)
+}
+
+// Replace writes rows with multi-row REPLACE statements. REPLACE deletes a
+// row whose key exists and inserts the new one: delete triggers fire, foreign
+// keys with ON DELETE CASCADE delete children, and AUTO_INCREMENT ids not in
+// the input change. Replace cannot be combined with Ignore or
+// OnDuplicateKeyUpdate.
+func Replace(ctx context.Context, db DB, rows Rows, opts ...Option) (Result, error) {
+	return write(ctx, db, verbReplace, rows, opts)
+}
+
+func write(ctx context.Context, db DB, v verb, rows Rows, opts []Option) (Result, error) {
+	start := time.Now()
+	o := buildOptions(opts)
+	e, err := newEngine(db, v, rows.table, rows.columns, &o)
+	if err != nil {
+		return e.led.result(rows.n, start), err
+	}
+	vals, err := rows.flatten(&e.enc)
+	if err != nil || rows.n == 0 {
+		return e.led.result(rows.n, start), err
+	}
+	p, err := e.start(ctx)
+	if err != nil {
+		return e.led.result(rows.n, start), err
+	}
+	err = p.submit(ctx, vals, 0)
+	err = errors.Join(err, p.close(ctx))
+	return e.led.result(rows.n, start), err
+}
+
+// engine sends the chunks of one batch.
+type engine struct {
+	db    DB
+	pool  pool // nil when db is caller-owned
+	st    *statement
+	o     *options
+	enc   encoding
+	log   *slog.Logger
+	led   *ledger
+	cols  int
+	grace time.Duration
+
+	mu        sync.Mutex
+	texts     map[int]string // SQL by shape (rows*2 + alias)
+	clientCap int            // lowered idea of the driver's limit after ErrPktTooLarge; 0 = none
+}
+
+func newEngine(db DB, v verb, table string, cols []string, o *options) (*engine, error) {
+	e := &engine{db: db, o: o, log: o.logger, led: &ledger{}, cols: len(cols), texts: map[int]string{}, grace: time.Second}
+	if o.err != nil {
+		return e, o.err
+	}
+	if db == nil {
+		return e, fmt.Errorf("%w: nil DB", ErrOptions)
+	}
+	if p, ok := db.(pool); ok {
+		e.pool = p
+	}
+	e.enc = o.encoding()
+	st, err := newStatement(v, table, cols, o)
+	e.st = st
+	return e, err
+}
+
+// resize returns rows [from, to) of c (relative to c) as a chunk sized for s.
+func (e *engine) resize(s *session, c chunk, from, to int) chunk {
+	return chunk{first: c.first + from, end: c.first + to, vals: c.vals[from*e.cols : to*e.cols],
+		size: e.enc.chunkSize(c.vals, e.cols, from, to, s.sc.clientMax)}
+}
+
+func (e *engine) lowerClientCap(sz stmtSize) {
+	largest := max(sz.Execute, sz.LargestLong)
+	e.mu.Lock()
+	if e.clientCap == 0 || largest-1 < e.clientCap {
+		e.clientCap = largest - 1
+	}
+	e.mu.Unlock()
+}
+
+// text returns the SQL for a statement of k rows, built once per batch.
+func (e *engine) text(k int, alias bool) string {
+	key := k * 2
+	if alias {
+		key++
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.texts[key]
+	if !ok {
+		t = e.st.text(k, alias)
+		e.texts[key] = t
+	}
+	return t
+}

@@ -1,0 +1,139 @@
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Sentinel errors. Each is returned wrapped, with the row, column or option it
+// concerns; test for them with errors.Is.
+var (
+	// ErrUnsupportedType: a value has a Go type the driver cannot send (for
+	// example a struct without driver.Valuer, a map, a complex number, or a
+	// driver.Valuer that returned such a type).
+	ErrUnsupportedType = errors.New("batch: unsupported value type; convert it, or implement driver.Valuer")
+
+	// ErrNotFinite: a float is NaN or ±Inf, which MySQL cannot store.
+	ErrNotFinite = errors.New("batch: float is NaN or infinite; MySQL stores only finite numbers")
+
+	// ErrTimeRange: a time.Time whose year, in the driver's location, is outside
+	// 1..9999; the driver refuses to encode it.
+	ErrTimeRange = errors.New("batch: time.Time year outside 1..9999 in the driver's location")
+
+	// ErrEmptyName: the table, schema or a column name is empty.
+	ErrEmptyName = errors.New("batch: empty table or column name")
+
+	// ErrDuplicateColumn: the same column is named twice.
+	ErrDuplicateColumn = errors.New("batch: duplicate column name")
+
+	// ErrNoColumns: the input names no column (an empty column list, or a
+	// struct with no mapped field).
+	ErrNoColumns = errors.New("batch: no columns to insert")
+
+	// ErrOptions: options that together do not make valid SQL (REPLACE with
+	// IGNORE or ON DUPLICATE KEY UPDATE, two ON DUPLICATE KEY UPDATE clauses, an
+	// update of a column that is not inserted, a negative cap).
+	ErrOptions = errors.New("batch: invalid combination of options")
+
+	// ErrNotStrict: the session's sql_mode has neither STRICT_TRANS_TABLES nor
+	// STRICT_ALL_TABLES, so the server would silently truncate or coerce bad
+	// values. Use AllowNonStrict to load anyway (a warning is logged instead).
+	ErrNotStrict = errors.New("batch: session sql_mode is not strict (no STRICT_TRANS_TABLES or STRICT_ALL_TABLES); values could be silently truncated; set a strict sql_mode or use AllowNonStrict")
+
+	// ErrClosed: the Writer was already closed.
+	ErrClosed = errors.New("batch: writer is closed")
+)
+
+// ValueError reports a value that cannot be sent. Row is the value's index in
+// the input and Column its column name. The error text names the Go type but
+// never the value itself, so it is safe to log.
+type ValueError struct {
+	Row    int
+	Column string
+	Type   string // the Go type of the offending value, e.g. "complex128"
+	Err    error  // ErrUnsupportedType, ErrNotFinite, ErrTimeRange, or a driver.Valuer's error
+}
+
+func (e *ValueError) Error() string {
+	return "batch: row " + strconv.Itoa(e.Row) + ", column " + strconv.Quote(e.Column) +
+		" (" + e.Type + "): " + trimPrefix(e.Err)
+}
+
+func (e *ValueError) Unwrap() error { return e.Err }
+
+// ArityError reports a row with a different number of values than there are
+// columns.
+type ArityError struct {
+	Row       int
+	Got, Want int
+}
+
+func (e *ArityError) Error() string {
+	return fmt.Sprintf("batch: row %d has %d values, want %d (one per column)", e.Row, e.Got, e.Want)
+}
+
+// RowTooLargeError reports a row that cannot be sent at all, even alone in a
+// statement of its own, on the connection at hand.
+//
+// Size is the payload, in bytes, of the smallest packet that would have to
+// carry the row: the COM_STMT_EXECUTE packet of a one-row statement (command
+// byte included, 4-byte packet headers excluded) or, if larger, the
+// COM_STMT_SEND_LONG_DATA packet of one of its values. Limit is the largest
+// payload that both the driver (its maxAllowedPacket) and the server
+// (max_allowed_packet, net_buffer_length, compression) accept on that
+// connection. Size > Limit.
+type RowTooLargeError struct {
+	Row   int
+	Size  int
+	Limit int
+}
+
+func (e *RowTooLargeError) Error() string {
+	return fmt.Sprintf("batch: row %d needs a %d-byte packet, over the connection's %d-byte limit; raise max_allowed_packet (server) and maxAllowedPacket (driver)",
+		e.Row, e.Size, e.Limit)
+}
+
+// UnknownOutcomeError describes one chunk whose statement reached the server
+// but whose reply never came back, and which could not be proven written or
+// safely resent. Rows FirstRow to FirstRow+Rows-1 of the input may or may not
+// be in the table. When several chunks are uncertain, they are returned joined
+// with errors.Join, so errors.As finds each.
+type UnknownOutcomeError struct {
+	FirstRow int
+	Rows     int
+	Err      error
+}
+
+func (e *UnknownOutcomeError) Error() string {
+	return fmt.Sprintf("batch: outcome unknown for rows %d..%d (the statement was sent, no reply came): %v",
+		e.FirstRow, e.FirstRow+e.Rows-1, e.Err)
+}
+
+func (e *UnknownOutcomeError) Unwrap() error { return e.Err }
+
+// ChunkError reports a statement the server refused for a reason that
+// resending cannot fix (a duplicate key on a plain INSERT, a bad value, a
+// missing table, access denied). Nothing of the chunk was written. Err is the
+// server's error as the driver returned it (usually a *mysql.MySQLError).
+type ChunkError struct {
+	FirstRow int
+	Rows     int
+	Err      error
+}
+
+func (e *ChunkError) Error() string {
+	return fmt.Sprintf("batch: rows %d..%d: %v", e.FirstRow, e.FirstRow+e.Rows-1, e.Err)
+}
+
+func (e *ChunkError) Unwrap() error { return e.Err }
+
+// trimPrefix drops the "batch: " of a wrapped sentinel so messages do not
+// stutter.
+func trimPrefix(err error) string {
+	s := err.Error()
+	if len(s) > 7 && s[:7] == "batch: " {
+		return s[7:]
+	}
+	return s
+}

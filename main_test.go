@@ -1,0 +1,96 @@
+package batch_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/batchsql/batch/internal/testserver"
+)
+
+// The integration tests run against the shared private server of this test
+// process (or BATCH_TEST_DSN); tests that change globals, kill or restart the
+// server start one of their own with testserver.Private.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testserver.Shutdown()
+	os.Exit(code)
+}
+
+// sharedDB opens the shared server with extra DSN parameters (e.g.
+// "loc=Local&parseTime=true"); the pool is closed when t ends. It returns
+// the parsed config too, for batch.WithConfig.
+func sharedDB(t testing.TB, params string) (*sql.DB, *mysql.Config) {
+	t.Helper()
+	return openDSN(t, testserver.AddParams(testserver.Shared(t), params))
+}
+
+// openDSN opens a pool on dsn, closed when t ends.
+func openDSN(t testing.TB, dsn string) (*sql.DB, *mysql.Config) {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("parse DSN: %v", err)
+	}
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	return db, cfg
+}
+
+var tableSeq atomic.Int64
+
+// newTable creates a table with a unique name from a column definition list
+// such as "id BIGINT PRIMARY KEY, v TEXT" and drops it when t ends. It
+// returns the table's name.
+func newTable(t testing.TB, db *sql.DB, columns string) string {
+	t.Helper()
+	name := fmt.Sprintf("t_%s_%d", sanitize(t.Name()), tableSeq.Add(1))
+	if len(name) > 60 {
+		name = name[len(name)-60:]
+	}
+	mustExec(t, db, "DROP TABLE IF EXISTS `"+name+"`")
+	mustExec(t, db, "CREATE TABLE `"+name+"` ("+columns+") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+	t.Cleanup(func() { db.Exec("DROP TABLE IF EXISTS `" + name + "`") })
+	return name
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func mustExec(t testing.TB, db *sql.DB, query string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+// countRows returns SELECT COUNT(*) of table.
+func countRows(t testing.TB, db *sql.DB, table string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM `" + table + "`").Scan(&n); err != nil {
+		t.Fatalf("count %s: %v", table, err)
+	}
+	return n
+}

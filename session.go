@@ -1,0 +1,196 @@
+package batch
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"time"
+)
+
+// openRetrying opens a session, waiting out failures that are safe to retry
+// (the server restarting, the pool's connections dying).
+func (e *engine) openRetrying(ctx context.Context, a *attempts) (*session, error) {
+	for {
+		s, err := e.open(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if e.pool == nil || errors.Is(err, ErrNotStrict) || ctx.Err() != nil || a.exhausted() {
+			return nil, err
+		}
+		e.led.retried()
+		e.log.Warn("batch: cannot open a connection; retrying", "errno", errNumber(err), "attempt", a.n+1)
+		if err := a.wait(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// testHooks let the capture tests see each predicted packet size just before
+// the driver writes the packet. Nil outside tests.
+var testHooks struct {
+	prepared func(payload int)   // COM_STMT_PREPARE
+	executed func(size stmtSize) // COM_STMT_EXECUTE and its long data
+}
+
+// session is one connection the batch writes on, its limits, and the
+// statements prepared on it. Used by one goroutine at a time.
+type session struct {
+	conn  *sql.Conn // nil for a caller-owned handle
+	h     DB
+	lim   Limits
+	sc    splitConfig
+	alias bool
+	e     *engine
+	stmts map[int]*sql.Stmt
+	used  time.Time // when the connection last answered
+}
+
+// idleCheck is how long a pinned connection may sit unused before it is
+// pinged ahead of the next chunk. The server may have closed it meanwhile
+// (wait_timeout, KILL, restart); the driver only checks liveness when a
+// connection comes back from the pool, so a dead pinned connection would
+// otherwise swallow a whole statement and report ErrInvalidConn, an unknown
+// outcome, although nothing ran.
+const idleCheck = time.Second
+
+// alive pings the connection if it sat idle.
+func (s *session) alive(ctx context.Context) bool {
+	if s.conn == nil || time.Since(s.used) < idleCheck {
+		return true
+	}
+	if err := s.conn.PingContext(ctx); err != nil {
+		return false
+	}
+	s.used = time.Now()
+	return true
+}
+
+func (e *engine) open(ctx context.Context) (*session, error) {
+	s := &session{h: e.db, e: e, stmts: map[int]*sql.Stmt{}}
+	if e.pool != nil {
+		conn, err := e.pool.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.conn, s.h = conn, conn
+	}
+	lim, err := discover(ctx, s.h, e.o.cfg)
+	if err != nil {
+		s.discard()
+		return nil, err
+	}
+	s.lim = lim
+	s.used = time.Now()
+	if !lim.Strict {
+		if !e.o.allowNonStrict {
+			s.close()
+			return nil, ErrNotStrict
+		}
+		e.log.Warn("batch: session sql_mode is not strict; the server may truncate values silently")
+	}
+	s.refresh(e)
+	e.led.packet(s.lim.Packet())
+	e.log.Debug("batch: connection limits", "max_allowed_packet", lim.MaxAllowedPacket,
+		"net_buffer_length", lim.NetBufferLength, "compressed", lim.Compressed,
+		"client_max", s.lim.ClientMaxPacket, "packet", s.lim.Packet(), "flavor", lim.Flavor.String(),
+		"max_rows", s.sc.maxRows)
+	return s, nil
+}
+
+// refresh recomputes the split configuration from the limits.
+func (s *session) refresh(e *engine) {
+	e.mu.Lock()
+	if c := e.clientCap; c > 0 && !s.lim.ClientKnown {
+		s.lim.ClientMaxPacket = min(s.lim.ClientMaxPacket, c)
+	}
+	e.mu.Unlock()
+	s.alias = s.lim.rowAlias()
+	packet := s.lim.Packet()
+	maxBytes := packet
+	if e.o.maxBytes > 0 {
+		maxBytes = min(maxBytes, e.o.maxBytes)
+	}
+	s.sc = splitConfig{
+		cols:      e.cols,
+		packet:    packet,
+		clientMax: s.lim.ClientMaxPacket,
+		serverMax: s.lim.MaxAllowedPacket,
+		maxRows:   max(1, min(e.o.targetRows(), MaxPlaceholders/e.cols, e.st.maxRowsForPrepare(packet, s.alias))),
+		maxBytes:  maxBytes,
+	}
+}
+
+// exec sends chunk c on the session. Once the statement is on its way it
+// gets a grace period to answer even if ctx is cancelled, so that its outcome
+// is known and the Result stays exact.
+func (s *session) exec(ctx context.Context, c chunk) (affected int64, sent bool, err error) {
+	stmt, err := s.prepare(ctx, c.rows())
+	if err != nil {
+		return 0, false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, false, err
+	}
+	execCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancel(nil)
+	stop := context.AfterFunc(ctx, func() {
+		time.AfterFunc(s.e.grace, func() { cancel(context.Cause(ctx)) })
+	})
+	defer stop()
+	if testHooks.executed != nil {
+		testHooks.executed(c.size)
+	}
+	res, err := stmt.ExecContext(execCtx, c.vals...)
+	if err != nil {
+		return 0, true, err
+	}
+	s.used = time.Now()
+	n, err := res.RowsAffected()
+	return n, true, err
+}
+
+func (s *session) prepare(ctx context.Context, k int) (*sql.Stmt, error) {
+	if st, ok := s.stmts[k]; ok {
+		return st, nil
+	}
+	text := s.e.text(k, s.alias)
+	if testHooks.prepared != nil {
+		testHooks.prepared(prepareSize(len(text)))
+	}
+	st, err := s.h.PrepareContext(ctx, text)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[k] = st
+	return st, nil
+}
+
+// close releases the session's statements and returns its connection to
+// the pool. Safe on a nil session.
+func (s *session) close() {
+	if s == nil {
+		return
+	}
+	for k, st := range s.stmts {
+		st.Close()
+		delete(s.stmts, k)
+	}
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn = nil
+	}
+}
+
+// discard closes the session and makes sure its connection is not reused:
+// after a failure it may be dead or in an unknown state.
+func (s *session) discard() {
+	if s == nil {
+		return
+	}
+	if s.conn != nil {
+		_ = s.conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	s.close()
+}

@@ -1,0 +1,142 @@
+package batch
+
+import "math/bits"
+
+// The splitter cuts rows into chunks: row ranges [first, end) of the input,
+// each sent as one multi-row statement. It is pure: it sees sizes, never a
+// connection.
+//
+// Two bounds apply. The ceiling is the connection's packet limit: no packet of
+// a chunk (PREPARE, EXECUTE, long data) may exceed it, ever. The target is
+// below it: the number of rows per statement that loads fastest, since bigger
+// statements are not faster (PROTOCOL.md: 4000- and 8000-row statements were
+// slower than 1000-row ones). A chunk stops at whichever comes first.
+//
+// Each row count is a statement shape, prepared once per connection and
+// reused. When bytes, not rows, end a chunk, its row count is rounded down to
+// a shape of the form 2^a or 3*2^a (1, 2, 3, 4, 6, 8, 12, 16, 24, ...), so a
+// load of rows of varying size reuses a few dozen prepared statements at most
+// instead of one per distinct count. The rounding costs at most a third of
+// the chunk.
+
+// splitConfig is everything the splitter needs to know about a connection
+// and the statement.
+type splitConfig struct {
+	cols      int // values per row
+	packet    int // Limits.Packet(): the largest payload of any packet
+	clientMax int // the driver's maxAllowedPacket, which sets the long-data threshold
+	serverMax int // @@max_allowed_packet: the most long data one parameter may total
+	maxRows   int // the largest shape: target rows, capped by placeholders and PREPARE size
+	maxBytes  int // the budget for one COM_STMT_EXECUTE payload, <= packet
+}
+
+// chunk is rows [first, end) of the input, their normalized values (row
+// after row) and what sending them costs.
+type chunk struct {
+	first, end int
+	vals       []any
+	size       stmtSize
+	keys       []uint64 // key hashes, when workers must keep per-key order
+}
+
+func (c chunk) rows() int { return c.end - c.first }
+
+// shapeFloor rounds k down to the nearest shape at most max.
+func shapeFloor(k, max int) int {
+	if k >= max {
+		return max
+	}
+	if k <= 3 {
+		return k
+	}
+	p := 1 << (bits.Len(uint(k)) - 1)
+	if k >= p+p/2 {
+		return p + p/2
+	}
+	return p
+}
+
+// next returns the chunk that starts at row first of vals (rows of sc.cols
+// values; n rows in all), or a *RowTooLargeError when row first cannot be sent
+// even alone. Row numbers in the result are relative to vals; rowBase (the
+// position of vals in the whole input) is added in errors only.
+func (sc *splitConfig) next(enc *encoding, vals []any, first, n, rowBase int) (chunk, error) {
+	kmax := min(sc.maxRows, n-first)
+	// Grow the chunk row by row at the long-data threshold of the largest
+	// candidate: every value long there is long in any smaller chunk too, so
+	// this never underestimates a chunk of kmax rows, and the exact check
+	// below catches the rest.
+	ld := longDataThreshold(sc.clientMax, kmax*sc.cols)
+	k, sum, long := 0, 0, false
+	for k < kmax {
+		row := 0
+		for _, v := range vals[(first+k)*sc.cols : (first+k+1)*sc.cols] {
+			in, l := enc.inlineSize(v, ld)
+			row += in
+			long = long || l > 0
+		}
+		if k > 0 && executeOverhead((k+1)*sc.cols)+sum+row > sc.maxBytes {
+			break
+		}
+		sum += row
+		k++
+	}
+	if k == kmax && !long {
+		// The common case: the sum above is exact, since it was taken at
+		// this chunk's own threshold and no value went as long data.
+		return chunk{first: first, end: first + k, size: stmtSize{Execute: executeOverhead(k*sc.cols) + sum}}, nil
+	}
+	if k < kmax {
+		k = shapeFloor(k, sc.maxRows)
+	}
+	for {
+		size := enc.chunkSize(vals, sc.cols, first, first+k, sc.clientMax)
+		if sc.fits(size, k) {
+			return chunk{first: first, end: first + k, size: size}, nil
+		}
+		if k == 1 {
+			return chunk{}, sc.tooLarge(size, rowBase+first)
+		}
+		k = shapeFloor(k-1, sc.maxRows)
+	}
+}
+
+// fits reports whether a statement of k rows and this size may be sent. The
+// byte budget is a target: one row alone may use the whole packet.
+func (sc *splitConfig) fits(s stmtSize, k int) bool {
+	budget := sc.maxBytes
+	if k == 1 {
+		budget = sc.packet
+	}
+	return s.Execute <= budget && s.LargestLong <= sc.packet && s.LongValueMax <= sc.serverMax
+}
+
+func (sc *splitConfig) tooLarge(s stmtSize, row int) *RowTooLargeError {
+	switch {
+	case s.Execute > sc.packet:
+		return &RowTooLargeError{Row: row, Size: s.Execute, Limit: sc.packet}
+	case s.LargestLong > sc.packet:
+		return &RowTooLargeError{Row: row, Size: s.LargestLong, Limit: sc.packet}
+	}
+	// A value sent as long data may total at most max_allowed_packet bytes.
+	return &RowTooLargeError{Row: row, Size: s.LongValueMax, Limit: sc.serverMax}
+}
+
+// split cuts the rows of vals, which are input rows base, base+1, ..., into
+// chunks, appending them to dst. It stops at the first row that cannot be
+// sent.
+func (sc *splitConfig) split(dst []chunk, enc *encoding, vals []any, base int) ([]chunk, error) {
+	n := len(vals) / sc.cols
+	for first := 0; first < n; {
+		c, err := sc.next(enc, vals, first, n, base)
+		if err != nil {
+			return dst, err
+		}
+		first = c.end
+		c.vals = vals[c.first*sc.cols : c.end*sc.cols]
+		c.first += base
+		c.end += base
+		dst = append(dst, c)
+	}
+	return dst, nil
+}

@@ -1,0 +1,171 @@
+package batch
+
+import (
+	"context"
+	"iter"
+	"time"
+)
+
+// Writer streams rows into a table, for inputs that do not fit in memory. It
+// buffers rows until a chunk is full, then hands the chunk to its workers,
+// each on a connection of its own (see Workers), so memory stays at about
+// workers x 2 chunks whatever the input size. It goes through the same code
+// as Insert: the same checks, sizing, splitting and retries.
+//
+// Write copies what it keeps: a []byte value is copied, so the caller may
+// reuse its buffers as soon as Write returns.
+//
+// A Writer is not safe for concurrent use. Its first error is sticky: every
+// later call returns it, and Close returns it with the Result. Every call
+// that may send takes a ctx: cancelling it stops the sending of new chunks
+// at once (chunks already sent get a short grace to answer, so the Result
+// stays exact) and makes the cancellation the Writer's error.
+type Writer struct {
+	e       *engine
+	p       *pipeline
+	cols    int
+	pending []any // normalized values of rows not yet queued
+	base    int   // input index of pending's first row
+	bytes   int   // approximate EXECUTE bytes of pending
+	n       int   // rows accepted
+	err     error
+	closed  bool
+	start   time.Time
+	res     Result
+}
+
+// NewWriter returns a Writer that inserts into table, one value per column
+// in each Write. The options are those of Insert. Bad options or names are
+// reported here; nothing touches the database before the first chunk is
+// full (or Flush).
+func NewWriter(db DB, table string, columns []string, opts ...Option) (*Writer, error) {
+	return newWriter(db, verbInsert, table, columns, opts)
+}
+
+// NewReplaceWriter is NewWriter for REPLACE statements (see Replace).
+func NewReplaceWriter(db DB, table string, columns []string, opts ...Option) (*Writer, error) {
+	return newWriter(db, verbReplace, table, columns, opts)
+}
+
+func newWriter(db DB, v verb, table string, columns []string, opts []Option) (*Writer, error) {
+	o := buildOptions(opts)
+	e, err := newEngine(db, v, table, columns, &o)
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{e: e, cols: len(columns), start: time.Now()}, nil
+}
+
+// Write adds one row: one value per column, of the types Insert accepts.
+// A row with a bad value is refused (and the error is sticky) before
+// anything of it is kept.
+func (w *Writer) Write(ctx context.Context, values ...any) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if len(values) != w.cols {
+		return w.setErr(&ArityError{Row: w.n, Got: len(values), Want: w.cols})
+	}
+	if w.pending == nil {
+		w.pending = make([]any, 0, w.e.o.targetRows()*w.cols)
+	}
+	size := 0
+	for j, v := range values {
+		nv, err := normalize(v, &w.e.enc)
+		if err != nil {
+			w.pending = w.pending[:len(w.pending)-j]
+			return w.setErr(&ValueError{Row: w.n, Column: w.e.st.columns[j], Type: typeName(v), Err: err})
+		}
+		if b, ok := nv.([]byte); ok {
+			nv = append([]byte(nil), b...)
+		}
+		in, _ := w.e.enc.inlineSize(nv, 1<<62)
+		size += in
+		w.pending = append(w.pending, nv)
+	}
+	w.n++
+	w.bytes += size
+	if rows := len(w.pending) / w.cols; rows >= w.e.o.targetRows() || w.p != nil && w.bytes >= w.p.planSC.maxBytes {
+		return w.setErr(w.queue(ctx))
+	}
+	return nil
+}
+
+// WriteAll writes every row of seq, then flushes. It stops at the first
+// error, which is sticky as with Write.
+func (w *Writer) WriteAll(ctx context.Context, seq iter.Seq[[]any]) error {
+	for row := range seq {
+		if err := w.Write(ctx, row...); err != nil {
+			return err
+		}
+	}
+	return w.Flush(ctx)
+}
+
+// Flush sends every row written so far and waits until each is written (or
+// the Writer fails).
+func (w *Writer) Flush(ctx context.Context) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if err := w.queue(ctx); err != nil {
+		return w.setErr(err)
+	}
+	if w.p == nil {
+		return nil
+	}
+	return w.setErr(w.p.flush(ctx))
+}
+
+// Close flushes, stops the workers, releases the connections and prepared
+// statements, and returns what was written. The Result covers every row
+// given to Write. Calling Close again returns the same Result and ErrClosed.
+func (w *Writer) Close(ctx context.Context) (Result, error) {
+	if w.closed {
+		return w.res, ErrClosed
+	}
+	w.closed = true
+	err := w.err
+	if err == nil {
+		err = w.queue(ctx)
+	}
+	if w.p != nil {
+		if perr := w.p.close(ctx); err == nil {
+			err = perr
+		}
+	}
+	w.res = w.e.led.result(w.n, w.start)
+	return w.res, err
+}
+
+// queue hands the pending rows to the workers, starting them on first use.
+func (w *Writer) queue(ctx context.Context) error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	if w.p == nil {
+		p, err := w.e.start(ctx)
+		if err != nil {
+			return err
+		}
+		w.p = p
+	}
+	vals, base := w.pending, w.base
+	w.base += len(vals) / w.cols
+	w.pending, w.bytes = nil, 0 // the chunks keep the old buffer
+	return w.p.submit(ctx, vals, base)
+}
+
+func (w *Writer) usable() error {
+	if w.closed {
+		return ErrClosed
+	}
+	return w.err
+}
+
+func (w *Writer) setErr(err error) error {
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return err
+}
