@@ -3,7 +3,6 @@ package batch
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -66,7 +65,9 @@ func write(ctx context.Context, db DB, v verb, rows Rows, opts []Option) (Result
 		return e.led.result(rows.n, start), err
 	}
 	err = p.submit(ctx, vals, 0)
-	err = errors.Join(err, p.close(ctx))
+	if cerr := p.close(ctx); cerr != nil {
+		err = cerr // every error of the pipeline, the one submit saw included
+	}
 	return e.led.result(rows.n, start), err
 }
 
@@ -85,6 +86,9 @@ type engine struct {
 	mu        sync.Mutex
 	texts     map[int]string // SQL by shape (rows*2 + alias)
 	clientCap int            // lowered idea of the driver's limit after ErrPktTooLarge; 0 = none
+
+	info      tableInfo // the target table's keys, read once per batch on a pool
+	infoKnown bool
 }
 
 func newEngine(db DB, v verb, table string, cols []string, o *options) (*engine, error) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // Sentinel errors. Each is returned wrapped, with the row, column or option it
@@ -137,3 +138,33 @@ func trimPrefix(err error) string {
 	}
 	return s
 }
+
+// RetryError reports a chunk the package gave up on after resending it: its
+// retry budget ran out, or it was in flight across two consecutive server
+// restarts (a suspected query of death, which is not sent again). It carries
+// the facts a "MySQL server has gone away" report needs. Err is the last
+// error; when the chunk's outcome is unknown, Err is an *UnknownOutcomeError,
+// so errors.As finds it. Otherwise none of the chunk's rows were written.
+type RetryError struct {
+	FirstRow, Rows   int
+	Bytes            int // payload of the chunk's EXECUTE and long-data packets
+	Attempts         int
+	Elapsed          time.Duration
+	ServerRestarted  bool // the server restarted while the chunk was being sent
+	QueryOfDeath     bool // in flight across two consecutive restarts
+	WaitTimeout      int  // @@wait_timeout of the last connection, seconds
+	MaxAllowedPacket int  // @@max_allowed_packet of the last connection
+	Err              error
+}
+
+func (e *RetryError) Error() string {
+	what := "gave up on"
+	if e.QueryOfDeath {
+		what = "suspected query of death (the server restarted twice while it ran); stopped resending"
+	}
+	return fmt.Sprintf("batch: %s rows %d..%d (%d bytes) after %d attempts in %v; server restarted: %v, wait_timeout=%ds, max_allowed_packet=%d: %v",
+		what, e.FirstRow, e.FirstRow+e.Rows-1, e.Bytes, e.Attempts, e.Elapsed.Round(time.Millisecond),
+		e.ServerRestarted, e.WaitTimeout, e.MaxAllowedPacket, e.Err)
+}
+
+func (e *RetryError) Unwrap() error { return e.Err }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -63,6 +64,19 @@ type Limits struct {
 	Strict             bool // STRICT_TRANS_TABLES or STRICT_ALL_TABLES is set
 	MaxPreparedStmts   int  // @@max_prepared_stmt_count (server-wide)
 	WaitTimeout        int  // @@wait_timeout, seconds
+	// ServerStarted is when the server started (now minus its Uptime
+	// status), to tell a server restart from a cut connection; zero when the
+	// server does not say.
+	ServerStarted time.Time
+}
+
+// restartedSince reports whether the server behind l started after the one
+// behind old (allowing a second for Uptime's granularity).
+func (l Limits) restartedSince(old Limits) bool {
+	if l.ServerStarted.IsZero() || old.ServerStarted.IsZero() {
+		return false
+	}
+	return l.ServerStarted.Sub(old.ServerStarted) > 2*time.Second
 }
 
 // ServerPacket is the largest payload the server accepts on this connection:
@@ -117,6 +131,11 @@ func discover(ctx context.Context, q queryRower, cfg *mysql.Config) (Limits, err
 	}
 	l.Flavor, l.Major, l.Minor, l.Patch = parseVersion(l.Version)
 	l.NoBackslashEscapes, l.Strict = parseSQLMode(sqlMode)
+	var name string
+	var uptime int64
+	if q.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Uptime'").Scan(&name, &uptime) == nil {
+		l.ServerStarted = time.Now().Add(-time.Duration(uptime) * time.Second)
+	}
 
 	if cfg != nil {
 		l.Compressed = hidden(cfg).compress

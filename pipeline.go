@@ -24,7 +24,6 @@ type pipeline struct {
 	wg     sync.WaitGroup // workers
 	planSC splitConfig    // limits of the first connection: how chunks are planned
 	order  *keyOrder      // non-nil when chunks sharing a key must not overlap
-	info   tableInfo
 
 	mu       sync.Mutex
 	errs     []error
@@ -46,13 +45,20 @@ func (e *engine) start(ctx context.Context) (*pipeline, error) {
 	p := &pipeline{e: e, ctx: pctx, cancel: cancel, planSC: s.sc, idle: make(chan struct{})}
 	close(p.idle)
 	workers := e.workerCount()
+	if e.pool != nil {
+		// The keys decide both per-key order between workers and what can
+		// be done with a chunk whose reply is lost.
+		if s, err = e.readInfo(ctx, s, &a); err != nil {
+			return nil, err
+		}
+	}
 	if workers > 1 && e.st.ordered() {
 		// Chunks that share a key must not overlap, or a later row could
 		// lose to an earlier one. Without the keys, one worker keeps order.
-		if p.info, err = readTableInfo(ctx, s.h, e.st.table, e.st.columns); err != nil {
+		switch {
+		case !e.infoKnown:
 			workers = 1
-			e.log.Warn("batch: cannot read the table's keys; using one worker to keep row order", "err", err)
-		} else if len(p.info.keys) > 0 {
+		case len(e.info.keys) > 0:
 			p.order = newKeyOrder()
 		}
 	}
@@ -66,6 +72,29 @@ func (e *engine) start(ctx context.Context) (*pipeline, error) {
 		go p.worker(first)
 	}
 	return p, nil
+}
+
+// readInfo reads the target table's keys on s, or on a fresh session if s
+// dies meanwhile. It returns the session to go on with.
+func (e *engine) readInfo(ctx context.Context, s *session, a *attempts) (*session, error) {
+	for {
+		info, err := readTableInfo(ctx, s.h, e.st.table, e.st.columns)
+		if err == nil {
+			e.info, e.infoKnown = info, true
+			return s, nil
+		}
+		if classify(err) == classPermanent || a.exhausted() {
+			e.log.Warn("batch: cannot read the table's keys; chunks with a lost reply will be reported, not resent", "err", err)
+			return s, nil
+		}
+		s.discard()
+		if err := a.wait(ctx); err != nil {
+			return nil, err
+		}
+		if s, err = e.openRetrying(ctx, a); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // submit plans the rows of vals (input rows base, base+1, ...) into chunks
@@ -84,7 +113,7 @@ func (p *pipeline) submit(ctx context.Context, vals []any, base int) error {
 	defer stop()
 	for _, c := range chunks {
 		if p.order != nil {
-			c.keys = p.info.keyHashes(nil, c, p.e.cols)
+			c.keys = p.e.info.keyHashes(nil, c, p.e.cols)
 			if err := p.order.acquire(p.ctx, c.keys); err != nil {
 				return p.errOr(err)
 			}

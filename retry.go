@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -46,6 +48,7 @@ const (
 	erPSManyParam         = 1390 // more than 65,535 placeholders, at PREPARE
 	erMaxPreparedStmt     = 1461 // max_prepared_stmt_count reached, at PREPARE
 	erClientInteractionTO = 4031 // MySQL 8.0.24+: closed an idle connection
+	erDupEntry            = 1062
 )
 
 // classify decides a failed chunk's class from its error alone.
@@ -146,24 +149,100 @@ func errNumber(err error) uint16 {
 	return 0
 }
 
+// unknownPolicy is what may be done with a chunk whose outcome is unknown.
+type unknownPolicy int
+
+const (
+	unknownFail   unknownPolicy = iota // report an UnknownOutcomeError
+	unknownResend                      // resend: a second copy cannot change the result
+	unknownVerify                      // look the chunk's keys up, resend only if absent
+)
+
+// unknownPolicy decides, once per batch from the statement and the table,
+// whether a chunk with an unknown outcome can be resolved. Both ways need
+// the inserted columns to supply a whole NOT NULL unique key: without one
+// (an omitted AUTO_INCREMENT id, no unique key, nullable key columns) a
+// second copy of a row is just another row.
+func (e *engine) unknownPolicy() unknownPolicy {
+	if !e.infoKnown || !e.info.hasNotNullKey() {
+		return unknownFail
+	}
+	// REPLACE, IGNORE and an ON DUPLICATE KEY UPDATE that copies the new
+	// row's values leave the same table whether they run once or twice.
+	if e.st.ordered() {
+		return unknownResend
+	}
+	// One InnoDB statement is all or nothing: its keys are all there or none.
+	if e.info.transactional() {
+		return unknownVerify
+	}
+	return unknownFail
+}
+
+// retryState is the history of one chunk's attempts.
+type retryState struct {
+	a        attempts
+	last     Limits      // limits of the connection of the last failed attempt
+	sc       splitConfig // and how it split
+	err      error       // the last attempt's error
+	inFlight bool        // the last failed attempt reached the server
+	restarts int         // server restarts seen while the chunk was in flight
+	dupCheck bool        // a 1062 now may come from an earlier attempt that landed
+}
+
 // send writes chunk c, resending it where that is safe. It returns the
 // chunks to send instead when the limits it finds call for smaller ones.
 func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c chunk) ([]chunk, error) {
-	a := attempts{policy: e.o.retry, start: time.Now()}
+	r := retryState{a: attempts{policy: e.o.retry, start: time.Now()}}
+	pending := false   // look the chunk up before sending it again
+	uncertain := false // an attempt may have been applied, unbeknown to us
 	for {
 		s := *sp
 		if s == nil {
 			var err error
-			if s, err = e.openRetrying(ctx, &a); err != nil {
-				return nil, err
+			if s, err = e.reopen(ctx, &r); err != nil {
+				return nil, e.giveUp(c, &r, uncertain, err)
 			}
 			*sp = s
+			if r.restarts >= 2 {
+				r.a.n++
+				return nil, e.giveUp(c, &r, true, errQueryOfDeath)
+			}
 		}
 		if !s.alive(ctx) {
 			e.log.Info("batch: idle connection is gone; taking a fresh one", "first", c.first, "end", c.end)
 			s.discard()
 			*sp = nil
 			continue
+		}
+		if pending {
+			// The last attempt may have been applied; find out on this
+			// fresh connection before sending anything.
+			found, err := e.verify(ctx, s, c)
+			switch {
+			case err != nil && ctx.Err() == nil && classify(err) != classPermanent && !r.a.exhausted():
+				// The look-up lost its connection too: try again on another.
+				s.discard()
+				*sp = nil
+				if err := r.a.wait(ctx); err != nil {
+					return nil, e.stopped(c, uncertain, err)
+				}
+				continue
+			case err != nil:
+				return nil, e.stopped(c, uncertain, err)
+			case found == c.rows():
+				e.log.Info("batch: chunk with unknown outcome found written", "first", c.first, "end", c.end)
+				e.led.wrote(c, int64(found))
+				return nil, nil
+			case found > 0:
+				return nil, e.fail(c, classUnknown, fmt.Errorf("batch: %d of the chunk's %d keys found after a lost reply: %w", found, c.rows(), r.err))
+			case r.dupCheck && errNumber(r.err) == erDupEntry:
+				// None of the chunk's keys is there, so the duplicate is real
+				// (within the chunk, or on another unique key).
+				return nil, e.fail(c, classPermanent, r.err)
+			}
+			pending, uncertain = false, false
+			r.dupCheck = true
 		}
 		if s.sc != planSC {
 			sub, err := s.sc.split(nil, &e.enc, c.vals, c.first)
@@ -185,7 +264,7 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 			return nil, nil
 		}
 		if !sent && ctx.Err() != nil {
-			return nil, context.Cause(ctx) // the chunk stays not sent
+			return nil, e.stopped(c, uncertain, context.Cause(ctx))
 		}
 		cl := classify(err)
 		if !sent && cl == classUnknown {
@@ -194,8 +273,13 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 		if cl != classNotSent && cl != classTooLarge {
 			e.led.sent(c.size.Total())
 		}
-		clientRefused := errors.Is(err, mysql.ErrPktTooLarge)
-		if clientRefused && !s.lim.ClientKnown {
+		if r.dupCheck && errNumber(err) == erDupEntry {
+			// An earlier attempt whose reply was lost may have landed after
+			// the look-up (the server finishes a statement even when the
+			// client is gone): look again rather than fail.
+			cl = classUnknown
+		}
+		if errors.Is(err, mysql.ErrPktTooLarge) && !s.lim.ClientKnown {
 			// The driver's limit is below the assumed default and nothing was
 			// written: lower our idea of it below this statement's largest
 			// packet and re-split, on the same connection.
@@ -206,32 +290,38 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 				"first", c.first, "end", c.end, "client_max", s.lim.ClientMaxPacket)
 			return []chunk{c}, nil
 		}
-		if e.pool == nil || cl == classPermanent || cl == classUnknown {
+		policy := unknownFail
+		if cl == classUnknown {
+			policy = e.unknownPolicy()
+		}
+		if e.pool == nil || cl == classPermanent || cl == classUnknown && policy == unknownFail {
 			return nil, e.fail(c, cl, err)
 		}
 		// Safe to resend: on a fresh connection, whose limits are read anew.
 		e.led.retried()
 		e.log.Warn("batch: resending chunk", "first", c.first, "end", c.end, "class", cl.String(),
-			"errno", errNumber(err), "attempt", a.n+1)
-		oldSC := s.sc
+			"errno", errNumber(err), "attempt", r.a.n+1)
+		r.last, r.sc, r.inFlight, r.err = s.lim, s.sc, sent, err
+		pending = policy == unknownVerify
+		uncertain = uncertain || cl == classUnknown
 		s.discard()
 		*sp = nil
-		if a.exhausted() {
-			return nil, e.fail(c, cl, err)
+		if r.a.exhausted() {
+			return nil, e.giveUp(c, &r, uncertain, err)
 		}
-		if err := a.wait(ctx); err != nil {
-			return nil, err
+		if err := r.a.wait(ctx); err != nil {
+			return nil, e.stopped(c, uncertain, err)
 		}
 		if cl == classTooLarge {
 			// The server refused the size. If the new connection's limits
 			// are the same, our size was wrong: halve the chunk anyway so
 			// the load always makes progress.
-			ns, err := e.openRetrying(ctx, &a)
+			ns, err := e.reopen(ctx, &r)
 			if err != nil {
-				return nil, err
+				return nil, e.giveUp(c, &r, uncertain, err)
 			}
 			*sp = ns
-			if ns.sc == oldSC {
+			if ns.sc == r.sc {
 				if c.rows() == 1 {
 					return nil, &RowTooLargeError{Row: c.first, Size: c.size.Execute, Limit: ns.lim.Packet()}
 				}
@@ -243,12 +333,112 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 	}
 }
 
-// fail records chunk c as lost or not sent and returns the error that
-// describes it.
+// errQueryOfDeath is the cause of a RetryError for a chunk that was in flight
+// across two server restarts.
+var errQueryOfDeath = errors.New("batch: the server restarted twice while this chunk was in flight")
+
+// reopen opens a fresh session for a chunk's next attempt and notes whether
+// the server restarted since the last failed one (a crash, not a cut).
+func (e *engine) reopen(ctx context.Context, r *retryState) (*session, error) {
+	s, err := e.openRetrying(ctx, &r.a)
+	if err != nil {
+		return nil, err
+	}
+	if r.inFlight && s.lim.restartedSince(r.last) {
+		r.restarts++
+		e.log.Warn("batch: the server restarted while a chunk was in flight", "restarts", r.restarts,
+			"uptime_s", int(time.Since(s.lim.ServerStarted).Seconds()))
+	}
+	return s, nil
+}
+
+// giveUp ends a chunk's retries. When its outcome is unknown, the chunk is
+// recorded as such and the error says so.
+func (e *engine) giveUp(c chunk, r *retryState, unknown bool, err error) error {
+	if unknown {
+		e.led.lost(c)
+		err = &UnknownOutcomeError{FirstRow: c.first, Rows: c.rows(), Err: err}
+	}
+	return &RetryError{
+		FirstRow: c.first, Rows: c.rows(), Bytes: c.size.Total(), Attempts: r.a.n + 1,
+		Elapsed: time.Since(r.a.start), ServerRestarted: r.restarts > 0, QueryOfDeath: r.restarts >= 2,
+		WaitTimeout: r.last.WaitTimeout, MaxAllowedPacket: r.last.MaxAllowedPacket, Err: err,
+	}
+}
+
+// verify counts how many of chunk c's rows are in the table, by the first
+// NOT NULL unique key the inserted columns supply, on session s.
+func (e *engine) verify(ctx context.Context, s *session, c chunk) (int, error) {
+	var key uniqueKey
+	for _, k := range e.info.keys {
+		if k.notNull {
+			key = k
+			break
+		}
+	}
+	var b strings.Builder
+	b.WriteString("SELECT COUNT(*) FROM ")
+	quoteTable(&b, e.st.table)
+	b.WriteString(" WHERE (")
+	for i, col := range key.cols {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		quoteIdent(&b, e.st.columns[col])
+	}
+	b.WriteString(") IN (")
+	tuple := "(" + strings.Repeat("?,", len(key.cols)-1) + "?)"
+	args := make([]any, 0, c.rows()*len(key.cols))
+	for i := 0; i < c.rows(); i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(tuple)
+		for _, col := range key.cols {
+			args = append(args, c.vals[i*e.cols+col])
+		}
+	}
+	b.WriteByte(')')
+	var n int
+	if err := s.h.QueryRowContext(ctx, b.String(), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("batch: looking up a chunk with an unknown outcome: %w", err)
+	}
+	return n, nil
+}
+
+// fail ends chunk c with an error that describes it: an unknown outcome is
+// recorded as such; anything else leaves the chunk not written.
 func (e *engine) fail(c chunk, cl class, err error) error {
 	if cl == classUnknown {
 		e.led.lost(c)
 		return &UnknownOutcomeError{FirstRow: c.first, Rows: c.rows(), Err: err}
 	}
 	return &ChunkError{FirstRow: c.first, Rows: c.rows(), Err: err}
+}
+
+// stopped ends chunk c when the batch stops (ctx cancelled, another
+// worker's error, a failed look-up). If an earlier attempt may have been
+// applied, one last look-up on a fresh connection, within the grace period
+// and whatever ctx says, tries to settle it; otherwise it is an unknown
+// outcome.
+func (e *engine) stopped(c chunk, uncertain bool, err error) error {
+	if !uncertain {
+		return err // nothing of the chunk was written
+	}
+	if e.unknownPolicy() == unknownVerify {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*e.grace)
+		defer cancel()
+		if s, oerr := e.open(ctx); oerr == nil {
+			found, verr := e.verify(ctx, s, c)
+			s.close()
+			switch {
+			case verr == nil && found == c.rows():
+				e.led.wrote(c, int64(found))
+				return err
+			case verr == nil && found == 0:
+				return err // not written: the rows stay not sent
+			}
+		}
+	}
+	return e.fail(c, classUnknown, err)
 }
