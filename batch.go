@@ -53,11 +53,16 @@ func write(ctx context.Context, db DB, v verb, rows Rows, opts []Option) (Result
 	start := time.Now()
 	o := buildOptions(opts)
 	e, err := newEngine(db, v, rows.table, rows.columns, &o)
+	e.led.total = rows.n
 	if err != nil {
 		return e.led.result(rows.n, start), err
 	}
 	vals, err := rows.flatten(&e.enc)
 	if err != nil || rows.n == 0 {
+		return e.led.result(rows.n, start), err
+	}
+	if o.atomic {
+		err = e.runAtomic(ctx, vals)
 		return e.led.result(rows.n, start), err
 	}
 	p, err := e.start(ctx)
@@ -92,7 +97,8 @@ type engine struct {
 }
 
 func newEngine(db DB, v verb, table string, cols []string, o *options) (*engine, error) {
-	e := &engine{db: db, o: o, log: o.logger, led: &ledger{}, cols: len(cols), texts: map[int]string{}, grace: time.Second}
+	led := &ledger{progress: o.progress, total: -1, start: time.Now()}
+	e := &engine{db: db, o: o, log: o.logger, led: led, cols: len(cols), texts: map[int]string{}, grace: time.Second}
 	if o.err != nil {
 		return e, o.err
 	}
@@ -101,6 +107,9 @@ func newEngine(db DB, v verb, table string, cols []string, o *options) (*engine,
 	}
 	if p, ok := db.(pool); ok {
 		e.pool = p
+	}
+	if o.atomic && e.pool == nil {
+		return e, fmt.Errorf("%w: Atomic needs a pool (*sql.DB); in a caller's transaction, the caller decides", ErrOptions)
 	}
 	e.enc = o.encoding()
 	st, err := newStatement(v, table, cols, o)

@@ -29,6 +29,8 @@ type options struct {
 	logger         *slog.Logger
 	retry          RetryPolicy
 	workers        int
+	progress       func(Progress)
+	atomic         bool
 	err            error
 }
 
@@ -139,6 +141,22 @@ func Workers(n int) Option {
 		o.workers = n
 	}
 }
+
+// WithProgress calls fn after every chunk written (and so at least once per
+// chunk), never from two goroutines at once and with counts that only grow.
+// fn runs on the sending path: keep it short.
+func WithProgress(fn func(Progress)) Option { return func(o *options) { o.progress = fn } }
+
+// Atomic writes the whole input in one transaction on one connection: all
+// rows or none. A connection lost before COMMIT was sent, a deadlock or a
+// lock wait timeout rolls the transaction back and replays the whole batch
+// (within the retry policy); a connection lost while COMMIT was on its way
+// leaves every row with an unknown outcome. It needs a pool (the package
+// opens the transaction) and replayable input, so it applies to Insert and
+// Replace, not to a Writer. Mind the server's limits on one transaction:
+// the binary log cache (max_binlog_cache_size) and, on Galera clusters,
+// wsrep_max_ws_rows and wsrep_max_ws_size.
+func Atomic() Option { return func(o *options) { o.atomic = true } }
 
 // WithRetry replaces the retry policy; zero fields keep their defaults.
 func WithRetry(p RetryPolicy) Option { return func(o *options) { o.retry = p } }

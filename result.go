@@ -50,15 +50,45 @@ type ledger struct {
 	res     Result
 	unknown []Range
 	written []Range
+
+	progress func(Progress)
+	progMu   sync.Mutex // serializes progress calls
+	total    int
+	start    time.Time
 }
 
 func (l *ledger) wrote(c chunk, affected int64) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.written = append(l.written, Range{c.first, c.end})
 	l.res.Rows += int64(c.rows())
 	l.res.RowsAffected += affected
 	l.res.Chunks++
+	l.mu.Unlock()
+	l.report()
+}
+
+// report calls the progress callback, one call at a time and in order.
+func (l *ledger) report() {
+	if l.progress == nil {
+		return
+	}
+	l.progMu.Lock()
+	defer l.progMu.Unlock()
+	l.mu.Lock()
+	p := Progress{Rows: l.res.Rows, Bytes: l.res.Bytes, Chunks: l.res.Chunks, Retries: l.res.Retries,
+		Total: l.total, Elapsed: time.Since(l.start)}
+	l.mu.Unlock()
+	l.progress(p)
+}
+
+// Progress is a snapshot of a load, given to the WithProgress callback.
+type Progress struct {
+	Rows    int64 // input rows confirmed written so far
+	Bytes   int64 // payload bytes sent so far
+	Chunks  int   // statements that succeeded
+	Retries int
+	Total   int // input rows in all, or -1 when unknown (a Writer)
+	Elapsed time.Duration
 }
 
 func (l *ledger) sent(bytes int) {

@@ -45,6 +45,17 @@ type session struct {
 	e     *engine
 	stmts map[int]*sql.Stmt
 	used  time.Time // when the connection last answered
+	clean bool      // the last use ended well: the connection can be reused
+}
+
+// discardUnlessClean closes the session, dropping its connection unless the
+// last use ended well.
+func (s *session) discardUnlessClean() {
+	if s.clean {
+		s.close()
+		return
+	}
+	s.discard()
 }
 
 // idleCheck is how long a pinned connection may sit unused before it is
@@ -155,16 +166,38 @@ func (s *session) prepare(ctx context.Context, k int) (*sql.Stmt, error) {
 	if st, ok := s.stmts[k]; ok {
 		return st, nil
 	}
+	if len(s.stmts) >= maxStmtsPerConn {
+		s.closeStmts()
+	}
 	text := s.e.text(k, s.alias)
 	if testHooks.prepared != nil {
 		testHooks.prepared(prepareSize(len(text)))
 	}
 	st, err := s.h.PrepareContext(ctx, text)
+	if errNumber(err) == erMaxPreparedStmt && len(s.stmts) > 0 {
+		// max_prepared_stmt_count is server-wide: give ours back and try
+		// once more before the chunk is retried on a fresh connection.
+		s.e.log.Warn("batch: max_prepared_stmt_count reached; closing this connection's statements")
+		s.closeStmts()
+		st, err = s.h.PrepareContext(ctx, text)
+	}
 	if err != nil {
 		return nil, err
 	}
 	s.stmts[k] = st
 	return st, nil
+}
+
+// maxStmtsPerConn bounds the statements one connection keeps prepared, far
+// below the server-wide max_prepared_stmt_count (16,382 by default). The
+// shape ladder (splitter.go) needs about 2*log2(rows) shapes at most.
+const maxStmtsPerConn = 32
+
+func (s *session) closeStmts() {
+	for k, st := range s.stmts {
+		st.Close()
+		delete(s.stmts, k)
+	}
 }
 
 // close releases the session's statements and returns its connection to
@@ -173,10 +206,7 @@ func (s *session) close() {
 	if s == nil {
 		return
 	}
-	for k, st := range s.stmts {
-		st.Close()
-		delete(s.stmts, k)
-	}
+	s.closeStmts()
 	if s.conn != nil {
 		s.conn.Close()
 		s.conn = nil

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"time"
 )
@@ -49,6 +50,9 @@ func NewReplaceWriter(db DB, table string, columns []string, opts ...Option) (*W
 
 func newWriter(db DB, v verb, table string, columns []string, opts []Option) (*Writer, error) {
 	o := buildOptions(opts)
+	if o.atomic {
+		return nil, fmt.Errorf("%w: Atomic needs replayable input (Insert or Replace), not a Writer", ErrOptions)
+	}
 	e, err := newEngine(db, v, table, columns, &o)
 	if err != nil {
 		return nil, err

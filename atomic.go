@@ -1,0 +1,88 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// runAtomic writes every row of vals in one transaction on one connection of
+// the pool (the Atomic option). A failure before COMMIT that leaves nothing
+// written (the server rolls back the open transaction of a lost connection,
+// and a deadlock rolls it back too) replays the whole batch on a fresh
+// connection; a failure of COMMIT itself leaves the outcome unknown.
+func (e *engine) runAtomic(ctx context.Context, vals []any) error {
+	a := attempts{policy: e.o.retry, start: time.Now()}
+	for {
+		done, err := e.atomicOnce(ctx, vals, &a)
+		if done {
+			return err
+		}
+		e.led.retried()
+		e.log.Warn("batch: atomic batch rolled back; replaying it", "class", classify(err).String(),
+			"errno", errNumber(err), "attempt", a.n+1)
+		if a.exhausted() {
+			return &RetryError{FirstRow: 0, Rows: len(vals) / e.cols, Attempts: a.n + 1, Elapsed: time.Since(a.start), Err: err}
+		}
+		if werr := a.wait(ctx); werr != nil {
+			return werr
+		}
+	}
+}
+
+// atomicOnce makes one attempt. done is false when the attempt rolled back
+// cleanly and may be replayed.
+func (e *engine) atomicOnce(ctx context.Context, vals []any, a *attempts) (done bool, err error) {
+	s, err := e.openRetrying(ctx, a)
+	if err != nil {
+		return true, err
+	}
+	defer s.discardUnlessClean()
+	chunks, err := s.sc.split(nil, &e.enc, vals, 0)
+	if err != nil {
+		return true, err
+	}
+	tx, err := s.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(err) == classPermanent, err
+	}
+	s.h = tx
+	var affected []int64
+	for _, c := range chunks {
+		n, sent, err := s.exec(ctx, c)
+		if sent {
+			e.led.sent(c.size.Total())
+		}
+		if err != nil {
+			tx.Rollback()
+			if ctx.Err() != nil {
+				return true, context.Cause(ctx)
+			}
+			if classify(err) == classPermanent {
+				return true, &ChunkError{FirstRow: c.first, Rows: c.rows(), Err: err}
+			}
+			if errors.Is(err, mysql.ErrPktTooLarge) && !s.lim.ClientKnown {
+				e.lowerClientCap(c.size) // the replay splits smaller
+			}
+			return false, err // not committed: the server rolls it back
+		}
+		affected = append(affected, n)
+	}
+	if err := tx.Commit(); err != nil {
+		switch classify(err) {
+		case classUnknown:
+			all := chunk{first: 0, end: len(vals) / e.cols}
+			return true, e.fail(all, classUnknown, err)
+		case classPermanent:
+			return true, err
+		}
+		return false, err
+	}
+	s.clean = true
+	for i, c := range chunks {
+		e.led.wrote(c, affected[i])
+	}
+	return true, nil
+}
