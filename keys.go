@@ -20,7 +20,7 @@ import (
 // wrote), and whether a chunk with an unknown outcome can be resent or
 // checked (retry.go).
 type tableInfo struct {
-	engine string     // "InnoDB", ... ; empty if unknown
+	engine string      // "InnoDB", ... ; empty if unknown
 	keys   []uniqueKey // unique keys fully covered by the inserted columns
 }
 

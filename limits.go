@@ -57,13 +57,13 @@ type Limits struct {
 	ClientMaxPacket int
 	ClientKnown     bool // ClientMaxPacket came from a *mysql.Config
 
-	Flavor             Flavor
-	Version            string // @@version, e.g. "10.11.19-MariaDB-0+deb12u1"
+	Flavor              Flavor
+	Version             string // @@version, e.g. "10.11.19-MariaDB-0+deb12u1"
 	Major, Minor, Patch int
-	NoBackslashEscapes bool // NO_BACKSLASH_ESCAPES is in the session's sql_mode
-	Strict             bool // STRICT_TRANS_TABLES or STRICT_ALL_TABLES is set
-	MaxPreparedStmts   int  // @@max_prepared_stmt_count (server-wide)
-	WaitTimeout        int  // @@wait_timeout, seconds
+	NoBackslashEscapes  bool // NO_BACKSLASH_ESCAPES is in the session's sql_mode
+	Strict              bool // STRICT_TRANS_TABLES or STRICT_ALL_TABLES is set
+	MaxPreparedStmts    int  // @@max_prepared_stmt_count (server-wide)
+	WaitTimeout         int  // @@wait_timeout, seconds
 	// ServerStarted is when the server started (now minus its Uptime
 	// status), to tell a server restart from a cut connection; zero when the
 	// server does not say.

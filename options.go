@@ -2,9 +2,9 @@ package batch
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
-	"log/slog"
 	"time"
 
 	"github.com/go-sql-driver/mysql"

@@ -99,7 +99,7 @@ type structMap struct {
 
 var (
 	mapper      = reflectx.NewMapperFunc("db", strings.ToLower) // sqlx's default mapping
-	structMaps  sync.Map                                         // reflect.Type -> *structMap or error
+	structMaps  sync.Map                                        // reflect.Type -> *structMap or error
 	scannerType = reflect.TypeFor[sql.Scanner]()
 )
 

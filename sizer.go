@@ -58,8 +58,8 @@ type encoding struct {
 func defaultEncoding() encoding { return encoding{loc: time.UTC} }
 
 var (
-	valuerType  = reflect.TypeFor[driver.Valuer]()
-	)
+	valuerType = reflect.TypeFor[driver.Valuer]()
+)
 
 // normalize converts v to the value the driver sends unchanged, the way the
 // driver's own converter would: a driver.Valuer is called (once), pointers are

@@ -178,7 +178,7 @@ func (s *statement) textLen(k int, alias bool) int {
 
 // maxRowsForPrepare is the most rows whose PREPARE payload fits in packet.
 func (s *statement) maxRowsForPrepare(packet int, alias bool) int {
-	fixed := prepareSize(len(s.prefix)-1+len(s.suffix(alias))) // 1 + prefix + suffix - 1 (one comma fewer than tuples)
+	fixed := prepareSize(len(s.prefix) - 1 + len(s.suffix(alias))) // 1 + prefix + suffix - 1 (one comma fewer than tuples)
 	per := 2*len(s.columns) + 2
 	if packet < fixed+per {
 		return 0
