@@ -90,10 +90,18 @@ for d in "${moddirs[@]}"; do
 done
 echo "packages:   ${pkgs[*]}"
 
+section "gofmt"
+unformatted=$(gofmt -l . | grep -v '^testdata/' || true)
+if [[ -n $unformatted ]]; then
+	echo "gofmt would change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
 section "go vet"
 go vet "${pkgs[@]}"
 
 section "go test -race"
-go test -count=1 -race "${pkgs[@]}" "$@"
+go test -count=1 -race -timeout 45m "${pkgs[@]}" "$@"
 
 section "All tests passed"
