@@ -31,6 +31,7 @@ type options struct {
 	workers        int
 	progress       func(Progress)
 	atomic         bool
+	chunkTime      time.Duration
 	err            error
 }
 
@@ -142,6 +143,20 @@ func Workers(n int) Option {
 	}
 }
 
+// ChunkTime turns on adaptive chunking: starting from DefaultRows, the rows
+// per statement are tuned so that one statement takes about d, from the time
+// the last chunks took (as pt-online-schema-change's --chunk-time does). The
+// packet limit, MaxBytes and MaxRows (a ceiling here) still bind, and the
+// row counts stay on the few shapes prepared statements are reused for.
+func ChunkTime(d time.Duration) Option {
+	return func(o *options) {
+		if d <= 0 {
+			o.fail(fmt.Errorf("%w: ChunkTime(%v) must be positive", ErrOptions, d))
+		}
+		o.chunkTime = d
+	}
+}
+
 // WithProgress calls fn after every chunk written (and so at least once per
 // chunk), never from two goroutines at once and with counts that only grow.
 // fn runs on the sending path: keep it short.
@@ -196,8 +211,11 @@ func hidden(cfg *mysql.Config) hiddenConfig {
 }
 
 func (o *options) targetRows() int {
-	if o.maxRows > 0 {
+	switch {
+	case o.maxRows > 0:
 		return o.maxRows
+	case o.chunkTime > 0:
+		return MaxPlaceholders // the tuner decides below the limits
 	}
 	return DefaultRows
 }

@@ -24,6 +24,7 @@ type pipeline struct {
 	wg     sync.WaitGroup // workers
 	planSC splitConfig    // limits of the first connection: how chunks are planned
 	order  *keyOrder      // non-nil when chunks sharing a key must not overlap
+	tuner  *tuner         // non-nil with ChunkTime
 
 	mu       sync.Mutex
 	errs     []error
@@ -61,6 +62,9 @@ func (e *engine) start(ctx context.Context) (*pipeline, error) {
 		case len(e.info.keys) > 0:
 			p.order = newKeyOrder()
 		}
+	}
+	if e.o.chunkTime > 0 {
+		p.tuner = &tuner{target: e.o.chunkTime, max: s.sc.maxRows, start: min(DefaultRows, s.sc.maxRows)}
 	}
 	p.work = make(chan chunk, workers)
 	for i := 0; i < workers; i++ {
@@ -105,33 +109,70 @@ func (p *pipeline) submit(ctx context.Context, vals []any, base int) error {
 	if err := p.err(); err != nil {
 		return err
 	}
+	stop := context.AfterFunc(ctx, func() { p.cancel(context.Cause(ctx)) })
+	defer stop()
+	if p.tuner != nil {
+		return p.submitTuned(vals, base)
+	}
 	chunks, err := p.planSC.split(nil, &p.e.enc, vals, base)
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { p.cancel(context.Cause(ctx)) })
-	defer stop()
 	for _, c := range chunks {
-		if p.order != nil {
-			c.keys = p.e.info.keyHashes(nil, c, p.e.cols)
-			if err := p.order.acquire(p.ctx, c.keys); err != nil {
-				return p.errOr(err)
-			}
-		}
-		p.mu.Lock()
-		if p.inflight == 0 {
-			p.idle = make(chan struct{})
-		}
-		p.inflight++
-		p.mu.Unlock()
-		select {
-		case p.work <- c:
-		case <-p.ctx.Done():
-			p.done(c)
-			return p.errOr(context.Cause(p.ctx))
+		if err := p.queue(c); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// submitTuned plans one chunk at a time, at the row count the tuner asks for
+// now.
+func (p *pipeline) submitTuned(vals []any, base int) error {
+	sc := p.planSC
+	if err := sc.checkRows(&p.e.enc, vals, base); err != nil {
+		return err
+	}
+	n := len(vals) / sc.cols
+	for first := 0; first < n; {
+		sc.maxRows = p.tuner.rows()
+		c, err := sc.next(&p.e.enc, vals, first, n, base)
+		if err != nil {
+			return err
+		}
+		first = c.end
+		c.vals = vals[c.first*sc.cols : c.end*sc.cols]
+		c.first += base
+		c.end += base
+		if err := p.queue(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queue hands chunk c to the workers, after the chunks in flight that share
+// a key with it.
+func (p *pipeline) queue(c chunk) error {
+	if p.order != nil {
+		c.keys = p.e.info.keyHashes(nil, c, p.e.cols)
+		if err := p.order.acquire(p.ctx, c.keys); err != nil {
+			return p.errOr(err)
+		}
+	}
+	p.mu.Lock()
+	if p.inflight == 0 {
+		p.idle = make(chan struct{})
+	}
+	p.inflight++
+	p.mu.Unlock()
+	select {
+	case p.work <- c:
+		return nil
+	case <-p.ctx.Done():
+		p.done(c)
+		return p.errOr(context.Cause(p.ctx))
+	}
 }
 
 // done marks chunk c finished, sent or not.
@@ -176,8 +217,11 @@ func (p *pipeline) worker(s *session) {
 	defer func() { s.close() }()
 	for c := range p.work {
 		if p.ctx.Err() == nil {
+			start := time.Now()
 			if err := p.e.sendAll(p.ctx, &s, p.planSC, c); err != nil {
 				p.fail(err)
+			} else if p.tuner != nil {
+				p.tuner.observe(c.rows(), time.Since(start))
 			}
 		}
 		p.done(c)
@@ -247,4 +291,36 @@ func (e *engine) sendAll(ctx context.Context, sp **session, planSC splitConfig, 
 		queue = append(sub, queue[1:]...)
 	}
 	return nil
+}
+
+// tuner adapts the rows per statement so that a chunk takes about target
+// (ChunkTime), from the time chunks took so far. It only picks shapes of the
+// ladder (shapeFloor), so prepared statements keep being reused.
+type tuner struct {
+	mu     sync.Mutex
+	target time.Duration
+	max    int     // the ceiling from the limits and MaxRows
+	start  int     // rows until the first observation
+	perRow float64 // moving average of seconds per row; 0 before any chunk
+}
+
+func (t *tuner) rows() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.perRow == 0 {
+		return t.start
+	}
+	k := int(t.target.Seconds() / t.perRow)
+	return shapeFloor(max(1, min(k, t.max)), t.max)
+}
+
+func (t *tuner) observe(rows int, d time.Duration) {
+	x := d.Seconds() / float64(rows)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.perRow == 0 {
+		t.perRow = x
+		return
+	}
+	t.perRow = 0.7*t.perRow + 0.3*x
 }

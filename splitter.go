@@ -140,3 +140,14 @@ func (sc *splitConfig) split(dst []chunk, enc *encoding, vals []any, base int) (
 	}
 	return dst, nil
 }
+
+// checkRows returns a *RowTooLargeError for the first row of vals (input
+// rows base, base+1, ...) that cannot be sent even alone.
+func (sc *splitConfig) checkRows(enc *encoding, vals []any, base int) error {
+	for i := 0; i < len(vals)/sc.cols; i++ {
+		if size := enc.chunkSize(vals, sc.cols, i, i+1, sc.clientMax); !sc.fits(size, 1) {
+			return sc.tooLarge(size, base+i)
+		}
+	}
+	return nil
+}

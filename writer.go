@@ -71,7 +71,7 @@ func (w *Writer) Write(ctx context.Context, values ...any) error {
 		return w.setErr(&ArityError{Row: w.n, Got: len(values), Want: w.cols})
 	}
 	if w.pending == nil {
-		w.pending = make([]any, 0, w.e.o.targetRows()*w.cols)
+		w.pending = make([]any, 0, w.flushRows()*w.cols)
 	}
 	size := 0
 	for j, v := range values {
@@ -89,7 +89,7 @@ func (w *Writer) Write(ctx context.Context, values ...any) error {
 	}
 	w.n++
 	w.bytes += size
-	if rows := len(w.pending) / w.cols; rows >= w.e.o.targetRows() || w.p != nil && w.bytes >= w.p.planSC.maxBytes {
+	if rows := len(w.pending) / w.cols; rows >= w.flushRows() || w.p != nil && w.bytes >= w.p.planSC.maxBytes {
 		return w.setErr(w.queue(ctx))
 	}
 	return nil
@@ -158,6 +158,19 @@ func (w *Writer) queue(ctx context.Context) error {
 	w.base += len(vals) / w.cols
 	w.pending, w.bytes = nil, 0 // the chunks keep the old buffer
 	return w.p.submit(ctx, vals, base)
+}
+
+// flushRows is how many rows make a chunk now.
+func (w *Writer) flushRows() int {
+	switch {
+	case w.p != nil && w.p.tuner != nil:
+		return w.p.tuner.rows()
+	case w.p != nil:
+		return w.p.planSC.maxRows
+	case w.e.o.chunkTime > 0 && w.e.o.maxRows == 0:
+		return DefaultRows
+	}
+	return w.e.o.targetRows()
 }
 
 func (w *Writer) usable() error {
