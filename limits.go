@@ -18,10 +18,10 @@ import (
 type Flavor int
 
 const (
-	MySQL Flavor = iota
-	MariaDB
-	TiDB
-	Vitess
+	MySQL   Flavor = iota // Oracle MySQL, and anything not recognized as another flavour
+	MariaDB               // @@version contains "MariaDB"
+	TiDB                  // @@version contains "TiDB"
+	Vitess                // @@version contains "Vitess"
 )
 
 func (f Flavor) String() string {

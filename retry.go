@@ -200,7 +200,7 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 		s := *sp
 		if s == nil {
 			var err error
-			if s, err = e.reopen(ctx, &r); err != nil {
+			if s, err = e.reopen(ctx, &r, c); err != nil {
 				return nil, e.giveUp(c, &r, uncertain, err)
 			}
 			*sp = s
@@ -316,7 +316,7 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 			// The server refused the size. If the new connection's limits
 			// are the same, our size was wrong: halve the chunk anyway so
 			// the load always makes progress.
-			ns, err := e.reopen(ctx, &r)
+			ns, err := e.reopen(ctx, &r, c)
 			if err != nil {
 				return nil, e.giveUp(c, &r, uncertain, err)
 			}
@@ -339,15 +339,15 @@ var errQueryOfDeath = errors.New("batch: the server restarted twice while this c
 
 // reopen opens a fresh session for a chunk's next attempt and notes whether
 // the server restarted since the last failed one (a crash, not a cut).
-func (e *engine) reopen(ctx context.Context, r *retryState) (*session, error) {
+func (e *engine) reopen(ctx context.Context, r *retryState, c chunk) (*session, error) {
 	s, err := e.openRetrying(ctx, &r.a)
 	if err != nil {
 		return nil, err
 	}
 	if r.inFlight && s.lim.restartedSince(r.last) {
 		r.restarts++
-		e.log.Warn("batch: the server restarted while a chunk was in flight", "restarts", r.restarts,
-			"uptime_s", int(time.Since(s.lim.ServerStarted).Seconds()))
+		e.log.Warn("batch: the server restarted while a chunk was in flight", "first", c.first, "end", c.end,
+			"restarts", r.restarts, "uptime_s", int(time.Since(s.lim.ServerStarted).Seconds()))
 	}
 	return s, nil
 }
