@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 )
@@ -54,6 +55,9 @@ func write(ctx context.Context, db DB, v verb, rows Rows, opts []Option) (Result
 	o := buildOptions(opts)
 	e, err := newEngine(db, v, rows.table, rows.columns, &o)
 	e.led.total = rows.n
+	if rows.err != nil {
+		err = rows.err // the input's own error says more than its missing columns
+	}
 	if err != nil {
 		return e.led.result(rows.n, start), err
 	}
@@ -102,7 +106,7 @@ func newEngine(db DB, v verb, table string, cols []string, o *options) (*engine,
 	if o.err != nil {
 		return e, o.err
 	}
-	if db == nil {
+	if rv := reflect.ValueOf(db); db == nil || rv.Kind() == reflect.Pointer && rv.IsNil() {
 		return e, fmt.Errorf("%w: nil DB", ErrOptions)
 	}
 	if p, ok := db.(pool); ok {

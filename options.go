@@ -197,7 +197,11 @@ type hiddenConfig struct {
 // formats, the one public place where the driver shows them.
 func hidden(cfg *mysql.Config) hiddenConfig {
 	var h hiddenConfig
-	_, query, ok := strings.Cut(cfg.FormatDSN(), "?")
+	// FormatDSN writes the user and password unescaped: drop them, so that
+	// a '?' in a password cannot move the start of the parameters.
+	c := cfg.Clone()
+	c.User, c.Passwd = "", ""
+	_, query, ok := strings.Cut(c.FormatDSN(), "?")
 	if !ok {
 		return h
 	}

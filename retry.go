@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -49,12 +50,14 @@ const (
 	erMaxPreparedStmt     = 1461 // max_prepared_stmt_count reached, at PREPARE
 	erClientInteractionTO = 4031 // MySQL 8.0.24+: closed an idle connection
 	erDupEntry            = 1062
+	erQueryInterrupted    = 1317
+	erConnectionKilled    = 1927 // MariaDB
 )
 
 // classify decides a failed chunk's class from its error alone.
 func classify(err error) class {
 	var me *mysql.MySQLError
-	var ne *net.OpError
+	var ne net.Error
 	switch {
 	case errors.Is(err, mysql.ErrPktTooLarge):
 		return classTooLarge // the driver refused before writing anything
@@ -66,21 +69,30 @@ func classify(err error) class {
 			return classNotSent
 		case erLockDeadlock, erLockWaitTimeout:
 			return classRolledBack
+		case erQueryInterrupted, erConnectionKilled:
+			// Interrupted while running: rolled back on InnoDB, perhaps half
+			// done elsewhere. Resolved like a lost reply.
+			return classUnknown
 		}
 		return classPermanent
-	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone):
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone), errors.Is(err, mysql.ErrBusyBuffer):
 		return classNotSent // nothing was written on the connection
-	case errors.As(err, &ne) && ne.Op == "write":
-		// Cut while writing: the server never had the whole packet. This is
-		// also how a packet that is too large often ends: the server answers
-		// 1153 and closes while the client is still writing.
-		return classNotSent
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return classUnknown
+	case errors.As(err, &ne):
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "write" {
+			// Cut while writing: the server never had the whole packet. This
+			// is also how a packet that is too large often ends: the server
+			// answers 1153 and closes while the client is still writing.
+			return classNotSent
+		}
+		return classUnknown // a read failed or timed out after the request went out
+	case errors.Is(err, mysql.ErrInvalidConn), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return classUnknown // the request was written and the reply lost
 	}
-	// mysql.ErrInvalidConn, io.EOF, read errors and timeouts: the request was
-	// written and the reply lost.
-	return classUnknown
+	// Anything else (the driver refusing a value it cannot encode, ...) was
+	// refused before the request was written.
+	return classPermanent
 }
 
 // RetryPolicy says how often and how long a chunk is resent after a failure

@@ -2,11 +2,11 @@ package batch
 
 import (
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
 	"reflect"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jmoiron/sqlx/reflectx"
 )
@@ -68,7 +68,7 @@ func Structs[T any](table string, items []T) Rows {
 	t := reflect.TypeFor[T]()
 	m, err := structMapping(t)
 	if err != nil {
-		return Rows{table: table, err: err}
+		return Rows{table: table, n: len(items), err: err}
 	}
 	return Rows{
 		table:   table,
@@ -101,11 +101,15 @@ var (
 	mapper      = reflectx.NewMapperFunc("db", strings.ToLower) // sqlx's default mapping
 	structMaps  sync.Map                                        // reflect.Type -> *structMap or error
 	scannerType = reflect.TypeFor[sql.Scanner]()
+	timeType    = reflect.TypeFor[time.Time]()
 )
 
 // isLeaf reports whether a field of type t is one value: anything but a
 // struct, or a struct that knows how to be a value.
 func isLeaf(t reflect.Type) bool {
+	if reflectx.Deref(t) == timeType {
+		return true // the driver sends time.Time as a value of its own
+	}
 	for _, tt := range []reflect.Type{t, reflect.PointerTo(t)} {
 		if tt.Implements(valuerType) || tt.Implements(scannerType) {
 			return true
@@ -224,5 +228,3 @@ func typeName(v any) string {
 	}
 	return reflect.TypeOf(v).String()
 }
-
-var _ driver.Valuer = (*sql.NullString)(nil)

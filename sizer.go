@@ -167,11 +167,27 @@ func checkTime(t time.Time, enc *encoding) error {
 	if t.IsZero() {
 		return nil
 	}
-	if y := enc.wireTime(t).Year(); y < 1 || y > 9999 {
+	if enc.locKnown {
+		if y := enc.wireTime(t).Year(); y < 1 || y > 9999 {
+			return ErrTimeRange
+		}
+		return nil
+	}
+	// The driver's location is not known: refuse only what is out of range
+	// in every location (UTC offsets stay within a day). A time within a day
+	// of the bounds is left to the driver, which refuses it before writing
+	// anything if its location takes it out of range.
+	if t.Before(minTime) || !t.Before(maxTime) {
 		return ErrTimeRange
 	}
 	return nil
 }
+
+// Out of range in every location: a day beyond year 1..9999 in UTC.
+var (
+	minTime = time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(10000, 1, 2, 0, 0, 0, 0, time.UTC)
+)
 
 func (enc *encoding) wireTime(t time.Time) time.Time {
 	t = t.In(enc.loc)

@@ -63,9 +63,9 @@ func shapeFloor(k, max int) int {
 func (sc *splitConfig) next(enc *encoding, vals []any, first, n, rowBase int) (chunk, error) {
 	kmax := min(sc.maxRows, n-first)
 	// Grow the chunk row by row at the long-data threshold of the largest
-	// candidate: every value long there is long in any smaller chunk too, so
-	// this never underestimates a chunk of kmax rows, and the exact check
-	// below catches the rest.
+	// candidate, the lowest any candidate has: a smaller chunk has a higher
+	// threshold and may carry inline what this estimate counts as long
+	// data, so the exact size of the chosen count is checked below.
 	ld := longDataThreshold(sc.clientMax, kmax*sc.cols)
 	k, sum, long := 0, 0, false
 	for k < kmax {

@@ -360,17 +360,19 @@ func (s *Server) DSN(params string) string {
 // empty. Use it on what Shared returns, which may already hold parameters.
 func AddParams(dsn, params string) string {
 	params = strings.TrimLeft(params, "?&")
-	switch {
-	case params == "":
+	if params == "" {
 		return dsn
-	case strings.Contains(dsn, "?"):
-		if strings.HasSuffix(dsn, "?") || strings.HasSuffix(dsn, "&") {
-			return dsn + params
-		}
-		return dsn + "&" + params
-	default:
-		return dsn + "?" + params
 	}
+	// The parameters start at the first '?' after the last '/' (a password
+	// may hold a '?'; the database name cannot).
+	tail := dsn[strings.LastIndex(dsn, "/")+1:]
+	switch {
+	case !strings.Contains(tail, "?"):
+		return dsn + "?" + params
+	case strings.HasSuffix(dsn, "?") || strings.HasSuffix(dsn, "&"):
+		return dsn + params
+	}
+	return dsn + "&" + params
 }
 
 // PID returns the process id of the running mariadbd, or 0 if it is not
