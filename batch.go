@@ -92,9 +92,10 @@ type engine struct {
 	cols  int
 	grace time.Duration
 
-	mu        sync.Mutex
-	texts     map[int]string // SQL by shape (rows*2 + alias)
-	clientCap int            // lowered idea of the driver's limit after ErrPktTooLarge; 0 = none
+	mu         sync.Mutex
+	texts      map[int]string // SQL by shape (rows*2 + alias)
+	clientCap  int            // lowered idea of the driver's limit after ErrPktTooLarge; 0 = none
+	lastPacket int            // packet limit of the newest connection
 
 	info      tableInfo // the target table's keys, read once per batch on a pool
 	infoKnown bool

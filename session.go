@@ -103,6 +103,10 @@ func (e *engine) open(ctx context.Context) (*session, error) {
 	}
 	s.refresh(e)
 	e.led.packet(s.lim.Packet())
+	if prev := e.swapPacket(s.lim.Packet()); prev != 0 && prev != s.lim.Packet() {
+		e.log.Info("batch: packet limit changed on a new connection", "from", prev, "to", s.lim.Packet(),
+			"max_allowed_packet", lim.MaxAllowedPacket, "compressed", lim.Compressed)
+	}
 	e.log.Debug("batch: connection limits", "max_allowed_packet", lim.MaxAllowedPacket,
 		"net_buffer_length", lim.NetBufferLength, "compressed", lim.Compressed,
 		"client_max", s.lim.ClientMaxPacket, "packet", s.lim.Packet(), "flavor", lim.Flavor.String(),
@@ -223,4 +227,14 @@ func (s *session) discard() {
 		_ = s.conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
 	s.close()
+}
+
+// swapPacket records the packet limit of the newest connection and returns
+// the one before.
+func (e *engine) swapPacket(p int) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	prev := e.lastPacket
+	e.lastPacket = p
+	return prev
 }
