@@ -68,6 +68,8 @@ type Limits struct {
 	// status), to tell a server restart from a cut connection; zero when the
 	// server does not say.
 	ServerStarted time.Time
+
+	connID uint64 // CONNECTION_ID(), to stop a statement the client gave up on
 }
 
 // restartedSince reports whether the server behind l started after the one
@@ -124,8 +126,8 @@ type queryRower interface {
 func discover(ctx context.Context, q queryRower, cfg *mysql.Config) (Limits, error) {
 	var l Limits
 	var sqlMode string
-	err := q.QueryRowContext(ctx, "SELECT @@max_allowed_packet, @@net_buffer_length, @@version, @@sql_mode, @@max_prepared_stmt_count, @@wait_timeout").
-		Scan(&l.MaxAllowedPacket, &l.NetBufferLength, &l.Version, &sqlMode, &l.MaxPreparedStmts, &l.WaitTimeout)
+	err := q.QueryRowContext(ctx, "SELECT @@max_allowed_packet, @@net_buffer_length, @@version, @@sql_mode, @@max_prepared_stmt_count, @@wait_timeout, CONNECTION_ID()").
+		Scan(&l.MaxAllowedPacket, &l.NetBufferLength, &l.Version, &sqlMode, &l.MaxPreparedStmts, &l.WaitTimeout, &l.connID)
 	if err != nil {
 		return l, fmt.Errorf("batch: reading connection limits: %w", err)
 	}

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -13,6 +14,9 @@ type Range struct {
 
 // Len is the number of rows in the range.
 func (r Range) Len() int { return r.End - r.First }
+
+// String formats the range as "[First, End)".
+func (r Range) String() string { return "[" + strconv.Itoa(r.First) + ", " + strconv.Itoa(r.End) + ")" }
 
 // Result says what a call wrote. It is returned with every error, and is
 // exact even then: every input row is in exactly one of Written, Unknown and

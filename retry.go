@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,7 @@ const (
 	erDupEntry            = 1062
 	erQueryInterrupted    = 1317
 	erConnectionKilled    = 1927 // MariaDB
+	erNoSuchThread        = 1094
 )
 
 // classify decides a failed chunk's class from its error alone.
@@ -237,11 +239,11 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 				s.discard()
 				*sp = nil
 				if err := r.a.wait(ctx); err != nil {
-					return nil, e.stopped(c, uncertain, err)
+					return nil, e.stopped(c, &r, uncertain, err)
 				}
 				continue
 			case err != nil:
-				return nil, e.stopped(c, uncertain, err)
+				return nil, e.stopped(c, &r, uncertain, err)
 			case found == c.rows():
 				e.log.Info("batch: chunk with unknown outcome found written", "first", c.first, "end", c.end)
 				e.led.wrote(c, int64(found))
@@ -276,7 +278,7 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 			return nil, nil
 		}
 		if !sent && ctx.Err() != nil {
-			return nil, e.stopped(c, uncertain, context.Cause(ctx))
+			return nil, e.stopped(c, &r, uncertain, context.Cause(ctx))
 		}
 		cl := classify(err)
 		if !sent && cl == classUnknown {
@@ -322,7 +324,7 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 			return nil, e.giveUp(c, &r, uncertain, err)
 		}
 		if err := r.a.wait(ctx); err != nil {
-			return nil, e.stopped(c, uncertain, err)
+			return nil, e.stopped(c, &r, uncertain, err)
 		}
 		if cl == classTooLarge {
 			// The server refused the size. If the new connection's limits
@@ -432,8 +434,10 @@ func (e *engine) fail(c chunk, cl class, err error) error {
 // worker's error, a failed look-up). If an earlier attempt may have been
 // applied, one last look-up on a fresh connection, within the grace period
 // and whatever ctx says, tries to settle it; otherwise it is an unknown
-// outcome.
-func (e *engine) stopped(c chunk, uncertain bool, err error) error {
+// outcome. The server goes on running a statement whose client is gone
+// (waiting for a lock, say), so the look-up is trusted only once that
+// statement is known to be over: it is killed first and waited for.
+func (e *engine) stopped(c chunk, r *retryState, uncertain bool, err error) error {
 	if !uncertain {
 		return err // nothing of the chunk was written
 	}
@@ -441,16 +445,45 @@ func (e *engine) stopped(c chunk, uncertain bool, err error) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*e.grace)
 		defer cancel()
 		if s, oerr := e.open(ctx); oerr == nil {
-			found, verr := e.verify(ctx, s, c)
-			s.close()
-			switch {
-			case verr == nil && found == c.rows():
-				e.led.wrote(c, int64(found))
-				return err
-			case verr == nil && found == 0:
-				return err // not written: the rows stay not sent
+			defer s.close()
+			if e.ended(ctx, s, r.last.connID) {
+				found, verr := e.verify(ctx, s, c)
+				switch {
+				case verr == nil && found == c.rows():
+					e.led.wrote(c, int64(found))
+					return err
+				case verr == nil && found == 0:
+					return err // not written: the rows stay not sent
+				}
 			}
 		}
 	}
 	return e.fail(c, classUnknown, err)
+}
+
+// ended stops whatever connection id is still running and reports whether
+// it is over (gone, or idle) before ctx ends.
+func (e *engine) ended(ctx context.Context, s *session, id uint64) bool {
+	if id == 0 {
+		return false
+	}
+	// An integer, not a value from the input: KILL takes no placeholder.
+	if _, err := s.h.ExecContext(ctx, "KILL QUERY "+strconv.FormatUint(id, 10)); err != nil && errNumber(err) != erNoSuchThread {
+		return false
+	}
+	for {
+		var running int
+		err := s.h.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND COMMAND NOT IN ('Sleep', 'Killed')", id).Scan(&running)
+		switch {
+		case err != nil:
+			return false
+		case running == 0:
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

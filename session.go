@@ -159,6 +159,9 @@ func (s *session) exec(ctx context.Context, c chunk) (affected int64, sent bool,
 	}
 	res, err := stmt.ExecContext(execCtx, c.vals...)
 	if err != nil {
+		if cause := context.Cause(execCtx); cause != nil && errors.Is(err, context.Canceled) {
+			err = cause // the caller's deadline, say, not a bare "canceled"
+		}
 		return 0, true, err
 	}
 	s.used = time.Now()
