@@ -65,6 +65,7 @@ func (e *engine) atomicOnce(ctx context.Context, vals []any, a *attempts) (done 
 			}
 			if errors.Is(err, mysql.ErrPktTooLarge) && !s.lim.ClientKnown {
 				e.lowerClientCap(c.size) // the replay splits smaller
+				e.led.packet(min(s.lim.Packet(), max(c.size.Execute, c.size.LargestLong)-1))
 			}
 			return false, err // not committed: the server rolls it back
 		}

@@ -83,7 +83,10 @@ func (e *ArityError) Error() string {
 // COM_STMT_SEND_LONG_DATA packet of one of its values. Limit is the largest
 // payload that both the driver (its maxAllowedPacket) and the server
 // (max_allowed_packet, net_buffer_length, compression) accept on that
-// connection. Size > Limit.
+// connection. Size > Limit. One case differs: a value sent as long data may
+// total at most max_allowed_packet bytes (MariaDB refuses more with error
+// 1105, however it is cut into packets); for such a value Size is its length
+// and Limit is max_allowed_packet.
 type RowTooLargeError struct {
 	Row   int
 	Size  int

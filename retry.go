@@ -154,6 +154,13 @@ func (a *attempts) wait(ctx context.Context) error {
 	}
 }
 
+// isWriteCut reports whether err is a connection cut while the request was
+// being written.
+func isWriteCut(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "write"
+}
+
 // errNumber is the server error number in err, or 0.
 func errNumber(err error) uint16 {
 	var me *mysql.MySQLError
@@ -300,9 +307,16 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 			e.lowerClientCap(c.size)
 			e.led.retried()
 			s.refresh(e)
+			e.led.packet(s.lim.Packet())
 			e.log.Info("batch: driver refused a packet; lowering the assumed client limit",
 				"first", c.first, "end", c.end, "client_max", s.lim.ClientMaxPacket)
 			return []chunk{c}, nil
+		}
+		cut := cl == classNotSent && isWriteCut(err)
+		if cut {
+			// A cut write may be a packet the server found too large: it
+			// answers 1153 and closes while the client still writes.
+			cl = classTooLarge
 		}
 		policy := unknownFail
 		if cl == classUnknown {
@@ -336,6 +350,9 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 			}
 			*sp = ns
 			if ns.sc == r.sc {
+				if c.rows() == 1 && cut {
+					return []chunk{c}, nil // a network cut after all: resend it
+				}
 				if c.rows() == 1 {
 					return nil, &RowTooLargeError{Row: c.first, Size: c.size.Execute, Limit: ns.lim.Packet()}
 				}

@@ -99,9 +99,17 @@ func installTemplate(b binaries) (string, error) {
 		os.RemoveAll(dir)
 		return "", err
 	}
+	// Its own tmpdir: install-db runs mariadbd --bootstrap, which removes
+	// temporary files it finds there, other processes' included.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
 	args := []string{
 		"--no-defaults", // must come first
 		"--datadir=" + filepath.Join(dir, "data"),
+		"--tmpdir=" + tmp,
 		"--auth-root-authentication-method=normal",
 		"--skip-test-db", // it would also grant anonymous access to test_%
 		"--skip-name-resolve",

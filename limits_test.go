@@ -1,0 +1,1169 @@
+package batch_test
+
+// Packet-limit tests against private MariaDB servers. Every figure comes from
+// PROTOCOL.md and was re-measured on MariaDB 10.11 while writing these tests:
+// the server accepts an EXECUTE payload P <= max(S, net_buffer_length) - 1
+// and answers 1153 at one byte more (both with S=16384/nbl=1024 and with
+// S=8192/nbl=16384); compressed, P + 4 <= that limit; the session's
+// max_allowed_packet and net_buffer_length are frozen at connect (SET SESSION
+// net_buffer_length is refused with 1621).
+//
+// Packets are measured on the wire with internal/wirecap, so the tests check
+// what the driver really wrote, not what the library believes it wrote.
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/batchsql/batch"
+	"github.com/batchsql/batch/internal/testserver"
+	"github.com/batchsql/batch/internal/wirecap"
+)
+
+// ---- sizes (PROTOCOL.md, binary protocol), independent of the library ----
+
+// limLenenc is the size of a length-encoded integer.
+func limLenenc(n int) int {
+	switch {
+	case n < 251:
+		return 1
+	case n < 1<<16:
+		return 3
+	case n < 1<<24:
+		return 4
+	}
+	return 9
+}
+
+// limExecuteSize is the COM_STMT_EXECUTE payload of one statement carrying rows:
+// 10 + ceil(N/8) + 1 + 2N + the values, an int64 taking 8 bytes and a []byte
+// limLenenc(len)+len. The builders below keep every []byte under the driver's
+// long-data threshold, so all values are inline.
+func limExecuteSize(rows [][]any) int {
+	n, vals := 0, 0
+	for _, r := range rows {
+		for _, v := range r {
+			n++
+			switch x := v.(type) {
+			case int64:
+				vals += 8
+			case []byte:
+				vals += limLenenc(len(x)) + len(x)
+			default:
+				panic(fmt.Sprintf("executeSize: unexpected %T", v))
+			}
+		}
+	}
+	return 10 + (n+7)/8 + 1 + 2*n + vals
+}
+
+// limMaxInline is the longest value used in rows of many values. The driver
+// sends a value of max(M/(N+1), 64) bytes or more as long data; below 64
+// bytes a value is inline whatever the driver's limit M and the statement's
+// parameter count N.
+const limMaxInline = 63
+
+// limPayload returns n deterministic pseudo-random bytes for row id.
+func limPayload(id int64, n int) []byte {
+	b := make([]byte, n)
+	x := uint32(id)*2654435761 | 1
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}
+
+// limExactRows returns k rows (id, v), ids from id0, whose k-row statement has an
+// EXECUTE payload of exactly p bytes; every v has at most maxInline bytes.
+func limExactRows(t testing.TB, id0 int64, k, p int) [][]any {
+	t.Helper()
+	fixed := 10 + (2*k+7)/8 + 1 + 2*2*k + k*(8+1)
+	total := p - fixed
+	base, rem := total/k, total%k
+	if total < 0 || base+min(rem, 1) > limMaxInline {
+		t.Fatalf("limExactRows(k=%d, p=%d): values would need %d bytes, over %d", k, p, base+1, limMaxInline)
+	}
+	rows := make([][]any, k)
+	for i := range rows {
+		n := base
+		if i < rem {
+			n++
+		}
+		id := id0 + int64(i)
+		rows[i] = []any{id, limPayload(id, n)}
+	}
+	if got := limExecuteSize(rows); got != p {
+		t.Fatalf("limExactRows(k=%d, p=%d): built %d", k, p, got)
+	}
+	return rows
+}
+
+// limGroups returns groups of k rows (ids from 0), each group's statement
+// exactly p bytes.
+func limGroups(t testing.TB, groups, k, p int) [][]any {
+	var rows [][]any
+	for g := 0; g < groups; g++ {
+		rows = append(rows, limExactRows(t, int64(g*k), k, p)...)
+	}
+	return rows
+}
+
+// limBigRow returns one row (id, v) whose one-row EXECUTE is exactly p bytes:
+// 10 + 1 + 1 + 4 + 8 + lenenc(len) + len, v between 251 and 65535 bytes.
+func limBigRow(t testing.TB, id int64, p int) []any {
+	t.Helper()
+	if p-27 < 251 {
+		t.Fatalf("limBigRow(%d): too small for a 3-byte length", p)
+	}
+	row := []any{id, limPayload(id, p-27)}
+	if got := limExecuteSize([][]any{row}); got != p {
+		t.Fatalf("limBigRow(%d): built %d", p, got)
+	}
+	return row
+}
+
+// limWideRow returns one row (id, c1..c<cols>) whose one-row EXECUTE is exactly
+// p bytes, every value at most maxInline bytes.
+func limWideRow(t testing.TB, id int64, cols, p int) []any {
+	t.Helper()
+	n := cols + 1
+	total := p - (10 + (n+7)/8 + 1 + 2*n + 8 + cols)
+	base, rem := total/cols, total%cols
+	if total < 0 || base+min(rem, 1) > limMaxInline {
+		t.Fatalf("limWideRow(cols=%d, p=%d): values would need %d bytes", cols, p, base+1)
+	}
+	row := []any{id}
+	for j := 0; j < cols; j++ {
+		k := base
+		if j < rem {
+			k++
+		}
+		row = append(row, limPayload(id*1000+int64(j), k))
+	}
+	if got := limExecuteSize([][]any{row}); got != p {
+		t.Fatalf("limWideRow(cols=%d, p=%d): built %d", cols, p, got)
+	}
+	return row
+}
+
+// ---- table contents ----
+
+// limDigest is a row count and the sum over the rows of
+// CRC32(CONCAT_WS('|', CRC32(c1), CRC32(c2), ...)), computed the same way from
+// the input and from the table. Each column is hashed alone first: a string
+// function whose result exceeds the session's max_allowed_packet returns NULL.
+type limDigest struct {
+	Rows int
+	Sum  uint64
+}
+
+func limRowsDigest(rows [][]any) limDigest {
+	d := limDigest{Rows: len(rows)}
+	var b, num []byte
+	for _, r := range rows {
+		b = b[:0]
+		for j, x := range r {
+			if j > 0 {
+				b = append(b, '|')
+			}
+			var v []byte
+			switch x := x.(type) {
+			case int64:
+				num = strconv.AppendInt(num[:0], x, 10)
+				v = num
+			case []byte:
+				v = x
+			}
+			b = strconv.AppendUint(b, uint64(crc32.ChecksumIEEE(v)), 10)
+		}
+		d.Sum += uint64(crc32.ChecksumIEEE(b))
+	}
+	return d
+}
+
+func limTableDigest(t testing.TB, db *sql.DB, table string, cols []string) limDigest {
+	t.Helper()
+	var d limDigest
+	q := "SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', CRC32(`" + strings.Join(cols, "`), CRC32(`") + "`)))), 0) FROM `" + table + "`"
+	if err := db.QueryRow(q).Scan(&d.Rows, &d.Sum); err != nil {
+		t.Fatalf("digest of %s: %v", table, err)
+	}
+	return d
+}
+
+func limCheckTable(t testing.TB, db *sql.DB, table string, cols []string, want [][]any) {
+	t.Helper()
+	if got, want := limTableDigest(t, db, table, cols), limRowsDigest(want); got != want {
+		t.Errorf("table %s: (rows, checksum) = %v, want %v", table, got, want)
+	}
+}
+
+// ---- wire capture and logs ----
+
+var limCaptureSeq atomic.Int64
+
+// limCapturedDSN returns srv's DSN with params, dialed through a fresh
+// wirecap.Recorder (and through wrap first, if not nil).
+func limCapturedDSN(t testing.TB, srv *testserver.Server, params string, wrap func(net.Conn) net.Conn) (string, *wirecap.Recorder) {
+	name := fmt.Sprintf("limits%d", limCaptureSeq.Add(1))
+	rec := wirecap.New()
+	rec.SetHeadBytes(8)
+	mysql.RegisterDialContext(name, func(ctx context.Context, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		if wrap != nil {
+			c = wrap(c)
+		}
+		return rec.Wrap(c), nil
+	})
+	t.Cleanup(func() { mysql.DeregisterDialContext(name) })
+	return strings.Replace(srv.DSN(params), "@tcp(", "@"+name+"(", 1), rec
+}
+
+// limInserts returns the payload lengths of the recorded COM_STMT_EXECUTE
+// packets of INSERT statements, leaving out the library's own queries. An
+// EXECUTE names its statement by the id the server gave at PREPARE, which the
+// client stream does not show; but the driver executes a statement right
+// after preparing it, so the first EXECUTE after a PREPARE on a connection
+// tells the id of that PREPARE, whose head shows the statement's text.
+func limInserts(t testing.TB, rec *wirecap.Recorder) []int {
+	t.Helper()
+	type stmt struct {
+		conn int
+		id   uint32
+	}
+	pending := map[int]*bool{} // per connection: the PREPARE not yet executed (is it an INSERT?)
+	insert := map[stmt]bool{}
+	var out []int
+	for _, p := range rec.AllCommands() {
+		switch p.Cmd {
+		case wirecap.ComStmtPrepare:
+			is := bytes.HasPrefix(p.Head, []byte("\x16INSERT "))
+			pending[p.Conn] = &is
+		case wirecap.ComStmtExecute:
+			id := stmt{p.Conn, binary.LittleEndian.Uint32(p.Head[1:5])}
+			if is := pending[p.Conn]; is != nil {
+				insert[id] = *is
+				pending[p.Conn] = nil
+			}
+			is, ok := insert[id]
+			if !ok {
+				t.Fatalf("EXECUTE of statement %d on connection %d, never seen prepared", id.id, id.conn)
+			}
+			if is {
+				out = append(out, p.Len)
+			}
+		}
+	}
+	return out
+}
+
+// limPrepares returns the payload lengths of the recorded COM_STMT_PREPAREs.
+func limPrepares(rec *wirecap.Recorder) []int {
+	var out []int
+	for _, p := range rec.Commands(wirecap.ComStmtPrepare) {
+		out = append(out, p.Len)
+	}
+	return out
+}
+
+func limSum(xs []int) int {
+	s := 0
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+// limLog collects the library's log, for evidence and failure messages.
+type limLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *limLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *limLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newLimLog() (*slog.Logger, *limLog) {
+	lb := &limLog{}
+	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
+}
+
+func limSessionInt(t testing.TB, db *sql.DB, q string) int {
+	t.Helper()
+	var v int
+	if err := db.QueryRow(q).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return v
+}
+
+var limCols = []string{"id", "v"}
+
+const limTable = "id BIGINT PRIMARY KEY, v BLOB"
+
+// ---- 1. the boundary ----
+
+// TestLimitBoundary loads statements of exactly the packet limit, and one
+// byte over it, on servers where max_allowed_packet is above
+// net_buffer_length (S=16384, nbl=1024: limit 16383) and below it (S=8192,
+// nbl=16384: the server still accepts 16383), with the driver's default
+// limit and with maxAllowedPacket=0 (the driver uses S-1).
+func TestLimitBoundary(t *testing.T) {
+	t.Parallel()
+	servers := []struct {
+		name     string
+		args     []string
+		s, nbl   int
+		variants []limBoundary
+	}{
+		{"S16384_nbl1024", []string{"--max-allowed-packet=16384", "--net-buffer-length=1024"}, 16384, 1024, []limBoundary{
+			{name: "driverDefault", params: "", limit: 16383},
+			{name: "maxAllowedPacket0", params: "maxAllowedPacket=0", limit: 16383},
+		}},
+		{"S8192_nbl16384", []string{"--max-allowed-packet=8192"}, 8192, 16384, []limBoundary{
+			{name: "driverDefault", params: "", limit: 16383},
+			{name: "maxAllowedPacket0", params: "maxAllowedPacket=0", limit: 8191},
+		}},
+	}
+	for _, sv := range servers {
+		t.Run(sv.name, func(t *testing.T) {
+			t.Parallel()
+			srv := testserver.Private(t, testserver.Options{Args: sv.args})
+			admin, _ := openDSN(t, srv.DSN(""))
+			if s, nbl := limSessionInt(t, admin, "SELECT @@max_allowed_packet"), limSessionInt(t, admin, "SELECT @@net_buffer_length"); s != sv.s || nbl != sv.nbl {
+				t.Fatalf("server has max_allowed_packet=%d net_buffer_length=%d, want %d and %d", s, nbl, sv.s, sv.nbl)
+			}
+			for _, v := range sv.variants {
+				t.Run(v.name, func(t *testing.T) { v.run(t, srv, admin) })
+			}
+		})
+	}
+}
+
+type limBoundary struct {
+	name   string
+	params string
+	limit  int // the expected Limits.Packet()
+}
+
+func (v limBoundary) run(t *testing.T, srv *testserver.Server, admin *sql.DB) {
+	ctx := context.Background()
+	// clientIsServerLimit: the driver's limit is S-1, so a value big enough
+	// to fill a one-row statement goes as long data; the oversized row is
+	// then built of many small values instead.
+	clientIsServerLimit := strings.Contains(v.params, "maxAllowedPacket=0")
+
+	load := func(t *testing.T, rows [][]any) (batch.Result, *wirecap.Recorder, string, error) {
+		t.Helper()
+		dsn, rec := limCapturedDSN(t, srv, v.params, nil)
+		db, cfg := openDSN(t, dsn)
+		table := newTable(t, admin, limTable)
+		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.WithConfig(cfg))
+		return res, rec, table, err
+	}
+
+	t.Run("ChunksAtLimit", func(t *testing.T) {
+		// Three groups of 256 rows, each group's statement exactly the limit:
+		// row 257 never fits, 256 is a statement shape, so each group must
+		// go as one statement, and be accepted.
+		rows := limGroups(t, 3, 256, v.limit)
+		res, rec, table, err := load(t, rows)
+		if err != nil {
+			t.Fatalf("Insert: %v", err)
+		}
+		if res.Chunks != 3 || res.Retries != 0 || res.MaxPacket != v.limit || res.Bytes != int64(3*v.limit) {
+			t.Errorf("Chunks=%d Retries=%d MaxPacket=%d Bytes=%d, want 3, 0, %d, %d",
+				res.Chunks, res.Retries, res.MaxPacket, res.Bytes, v.limit, 3*v.limit)
+		}
+		if got, want := limInserts(t, rec), []int{v.limit, v.limit, v.limit}; !slices.Equal(got, want) {
+			t.Errorf("EXECUTE payloads on the wire = %v, want %v", got, want)
+		}
+		for _, p := range limPrepares(rec) {
+			if p > v.limit {
+				t.Errorf("PREPARE of %d bytes, over the %d limit", p, v.limit)
+			}
+		}
+		limCheckTable(t, admin, table, limCols, rows)
+	})
+
+	t.Run("ChunksOverLimit", func(t *testing.T) {
+		// The same groups one byte larger: no group fits in one statement.
+		rows := limGroups(t, 3, 256, v.limit+1)
+		res, rec, table, err := load(t, rows)
+		if err != nil {
+			t.Fatalf("Insert: %v", err)
+		}
+		execs := limInserts(t, rec)
+		if res.Chunks <= 3 || res.Retries != 0 || len(execs) != res.Chunks || slices.Max(execs) > v.limit || int64(limSum(execs)) != res.Bytes {
+			t.Errorf("Chunks=%d Retries=%d Bytes=%d, EXECUTEs on the wire %v: want more than 3 chunks, no retry, none over %d, Bytes = their sum",
+				res.Chunks, res.Retries, res.Bytes, execs, v.limit)
+		}
+		limCheckTable(t, admin, table, limCols, rows)
+	})
+
+	if !clientIsServerLimit {
+		t.Run("RowAtLimit", func(t *testing.T) {
+			rows := append(limExactRows(t, 0, 10, 700), limBigRow(t, 10, v.limit))
+			rows = append(rows, limExactRows(t, 11, 10, 700)...)
+			res, rec, table, err := load(t, rows)
+			if err != nil {
+				t.Fatalf("Insert: %v", err)
+			}
+			if execs := limInserts(t, rec); res.Retries != 0 || !slices.Contains(execs, v.limit) || slices.Max(execs) != v.limit {
+				t.Errorf("Retries=%d, EXECUTEs on the wire %v: want no retry and one of exactly %d", res.Retries, execs, v.limit)
+			}
+			limCheckTable(t, admin, table, limCols, rows)
+		})
+	}
+
+	if clientIsServerLimit {
+		// Here M = S-1 = limit, so a value of M/3 bytes or more in a one-row
+		// statement goes as COM_STMT_SEND_LONG_DATA, in packets of at most
+		// M-1 bytes; the server takes at most S bytes of long data for one
+		// parameter (MariaDB error 1105 beyond, measured).
+		s := v.limit + 1
+		t.Run("LongValueAtLimit", func(t *testing.T) {
+			rows := [][]any{{int64(1), limPayload(1, s)}}
+			res, rec, table, err := load(t, rows)
+			if err != nil {
+				t.Fatalf("Insert of a %d-byte value: %v", s, err)
+			}
+			var long []int
+			for _, p := range rec.Commands(wirecap.ComStmtSendLongData) {
+				long = append(long, p.Len)
+			}
+			if want := []int{v.limit - 1, 7 + s - (v.limit - 8)}; res.Retries != 0 || !slices.Equal(long, want) {
+				t.Errorf("Retries=%d, long-data packets %v, want none and %v", res.Retries, long, want)
+			}
+			limCheckTable(t, admin, table, limCols, rows)
+		})
+		t.Run("LongValueOverLimit", func(t *testing.T) {
+			_, rec, table, err := load(t, [][]any{{int64(0), []byte("x")}, {int64(1), limPayload(1, s+1)}})
+			var tl *batch.RowTooLargeError
+			if !errors.As(err, &tl) || tl.Row != 1 || tl.Size != s+1 || tl.Limit != s {
+				t.Errorf("Insert of a %d-byte value: error %v, want *RowTooLargeError{Row: 1, Size: %d, Limit: %d}", s+1, err, s+1, s)
+			}
+			if n := countRows(t, admin, table); n != 0 || len(rec.Commands(wirecap.ComStmtSendLongData)) != 0 {
+				t.Errorf("%d rows written, %d long-data packets sent; want none", n, len(rec.Commands(wirecap.ComStmtSendLongData)))
+			}
+		})
+	}
+
+	t.Run("RowOverLimit", func(t *testing.T) {
+		// A row whose one-row EXECUTE is limit+1 bytes, after 300 good rows:
+		// refused before anything is written.
+		cols, def := limCols, limTable
+		var rows [][]any
+		if clientIsServerLimit {
+			cols, def = []string{"id"}, "id BIGINT PRIMARY KEY"
+			for j := 1; j <= 250; j++ {
+				cols = append(cols, "c"+strconv.Itoa(j))
+				def += ", c" + strconv.Itoa(j) + " BLOB"
+			}
+			for i := 0; i < 400; i++ {
+				rows = append(rows, limWideRow(t, int64(i), 250, 251*4))
+			}
+			rows[300] = limWideRow(t, 300, 250, v.limit+1)
+		} else {
+			rows = limExactRows(t, 0, 400, 400*13+500)
+			rows[300] = limBigRow(t, 300, v.limit+1)
+		}
+		dsn, rec := limCapturedDSN(t, srv, v.params, nil)
+		db, cfg := openDSN(t, dsn)
+		table := newTable(t, admin, def)
+		res, err := batch.Insert(ctx, db, batch.Values(table, cols, rows), batch.WithConfig(cfg))
+		var tl *batch.RowTooLargeError
+		if !errors.As(err, &tl) || tl.Row != 300 || tl.Size != v.limit+1 || tl.Limit != v.limit {
+			t.Fatalf("Insert error = %v, want *RowTooLargeError{Row: 300, Size: %d, Limit: %d}", err, v.limit+1, v.limit)
+		}
+		if !slices.Equal(res.NotSent, []batch.Range{{First: 0, End: 400}}) || res.Written != nil || res.Chunks != 0 {
+			t.Errorf("Result NotSent=%v Written=%v Chunks=%d, want all 400 rows not sent", res.NotSent, res.Written, res.Chunks)
+		}
+		if execs := limInserts(t, rec); len(execs) != 0 {
+			t.Errorf("EXECUTEs on the wire = %v, want none", execs)
+		}
+		if n := countRows(t, admin, table); n != 0 {
+			t.Errorf("table has %d rows, want 0", n)
+		}
+	})
+}
+
+// ---- 2. the 65,535-placeholder cap ----
+
+// TestLimitPlaceholders checks that a statement never holds more than 65,535
+// placeholders (the server refuses more at PREPARE with 1390): rows per
+// statement are capped at floor(65535/columns), exactly 65,535 placeholders
+// are accepted, and a one-column table takes 65,535-row statements.
+func TestLimitPlaceholders(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testserver.Private(t, testserver.Options{})
+	admin, _ := openDSN(t, srv.DSN(""))
+	tests := []struct {
+		name             string
+		cols, n, maxRows int
+		perStatement     int // floor(65535/cols)
+	}{
+		{"80cols", 80, 2000, 1000, 819},
+		{"85cols_65535placeholders", 85, 2000, 1000, 771},
+		{"1col", 1, 140000, 70000, 65535},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cols := []string{"id"}
+			def := "id BIGINT PRIMARY KEY"
+			for j := 1; j < tt.cols; j++ {
+				cols = append(cols, "c"+strconv.Itoa(j))
+				def += ", c" + strconv.Itoa(j) + " INT NOT NULL"
+			}
+			rows := make([][]any, tt.n)
+			for i := range rows {
+				rows[i] = make([]any, tt.cols)
+				for j := range rows[i] {
+					rows[i][j] = int64(i*tt.cols + j)
+				}
+			}
+			dsn, rec := limCapturedDSN(t, srv, "", nil)
+			db, cfg := openDSN(t, dsn)
+			table := newTable(t, admin, def)
+			res, err := batch.Insert(ctx, db, batch.Values(table, cols, rows), batch.MaxRows(tt.maxRows), batch.WithConfig(cfg))
+			if err != nil {
+				t.Fatalf("Insert: %v", err)
+			}
+			want := (tt.n + tt.perStatement - 1) / tt.perStatement
+			if res.Chunks != want || res.Retries != 0 || res.Rows != int64(tt.n) {
+				t.Errorf("Chunks=%d Retries=%d Rows=%d, want %d, 0, %d", res.Chunks, res.Retries, res.Rows, want, tt.n)
+			}
+			// The largest statement carries perStatement rows: its EXECUTE
+			// is 10 + ceil(N/8) + 1 + 2N + 8N bytes for N placeholders.
+			n := tt.perStatement * tt.cols
+			if got, want := slices.Max(limInserts(t, rec)), 10+(n+7)/8+1+10*n; got != want {
+				t.Errorf("largest EXECUTE = %d bytes, want %d (%d placeholders)", got, want, n)
+			}
+			limCheckTable(t, admin, table, cols, rows)
+		})
+	}
+}
+
+// ---- 3. limits that change or lie ----
+//
+// A real 1153 cannot be provoked through a pool whose configuration the
+// library knows: it reads the limits on the very connection it then writes
+// on, the session's max_allowed_packet is frozen at connect (SET GLOBAL only
+// reaches new connections; SET SESSION is refused), net_buffer_length is
+// read-only per session too (1621, also when given as a DSN parameter), and
+// compression comes from the config or from the server. A 1153 takes a lie:
+// a config that hides compression (TestLimitCompression), or a handle whose
+// queries and statements reach different connections (below).
+
+// limWriteGate holds a COM_STMT_EXECUTE write of at least 64 KiB half-way
+// through, once per connection, after skip such writes went through, until
+// released: the test kills the connection while the client is in the middle
+// of sending a statement. The rest of the packet is then written in 4 KiB
+// pieces 1 ms apart, like a slow link, so that the reset the server sends
+// after the kill is seen by a later piece.
+type limWriteGate struct {
+	skip    atomic.Int64
+	on      atomic.Bool
+	held    chan struct{}
+	release chan struct{}
+}
+
+func newLimWriteGate(skip int) *limWriteGate {
+	g := &limWriteGate{held: make(chan struct{}, 64), release: make(chan struct{})}
+	g.skip.Store(int64(skip))
+	g.on.Store(true)
+	return g
+}
+
+// open lets held writes go on; later writes are not held.
+func (g *limWriteGate) open() {
+	if g.on.Swap(false) {
+		close(g.release)
+	}
+}
+
+func (g *limWriteGate) wrap(c net.Conn) net.Conn { return &limGatedConn{Conn: c, g: g} }
+
+type limGatedConn struct {
+	net.Conn
+	g    *limWriteGate
+	done bool // one write of this connection was held already
+}
+
+func (c *limGatedConn) Write(b []byte) (int, error) {
+	exec := len(b) >= 64<<10 && b[3] == 0 && b[4] == wirecap.ComStmtExecute
+	if !exec || c.done || !c.g.on.Load() || c.g.skip.Add(-1) >= 0 {
+		return c.Conn.Write(b)
+	}
+	c.done = true
+	n, err := c.Conn.Write(b[:len(b)/2])
+	if err != nil {
+		return n, err
+	}
+	c.g.held <- struct{}{}
+	<-c.g.release
+	for n < len(b) {
+		m, err := c.Conn.Write(b[n:min(n+4096, len(b))])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return n, nil
+}
+
+// limKillAllBut kills every client connection but the one of conn, waits until
+// they are gone, and returns their ids.
+func limKillAllBut(t testing.TB, ctx context.Context, conn *sql.Conn) []int64 {
+	t.Helper()
+	rows, err := conn.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER = 'root'")
+	if err != nil {
+		t.Fatalf("processlist: %v", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for _, id := range ids {
+		if _, err := conn.ExecContext(ctx, "KILL ?", id); err != nil {
+			t.Fatalf("KILL %d: %v", id, err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var left int
+		q := "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN (0"
+		for _, id := range ids {
+			q += "," + strconv.FormatInt(id, 10)
+		}
+		if err := conn.QueryRowContext(ctx, q+")").Scan(&left); err != nil {
+			t.Fatalf("processlist: %v", err)
+		}
+		if left == 0 {
+			return ids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d killed connections still listed after 10s", left)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestLimitLowered lowers max_allowed_packet from 1 MiB to 64 KiB in the
+// middle of a load of ~865 KB statements and kills the library's
+// connections, so that the connections it takes next have the lower limit.
+func TestLimitLowered(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testserver.Private(t, testserver.Options{Args: []string{"--max-allowed-packet=1048576"}})
+	admin, _ := openDSN(t, srv.DSN(""))
+	adminConn, err := admin.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { adminConn.Close() })
+	setGlobal := func(t *testing.T, s int) {
+		t.Helper()
+		if _, err := adminConn.ExecContext(ctx, "SET GLOBAL max_allowed_packet = ?", s); err != nil {
+			t.Fatalf("SET GLOBAL max_allowed_packet: %v", err)
+		}
+	}
+	// 1152 rows of 9,000-byte values: at 1 MiB (limit 1048575) 116 rows fit,
+	// rounded to 96-row statements of 865,475 bytes (12 of them); at 64 KiB
+	// (limit 65535) 7 rows fit, rounded to 6.
+	const n, bytesPerRow, lowLimit = 1152, 9000, 65535
+	rows := make([][]any, n)
+	for i := range rows {
+		rows[i] = []any{int64(i), limPayload(int64(i), bytesPerRow)}
+	}
+
+	t.Run("KilledMidWrite", func(t *testing.T) {
+		const workers = 2
+		setGlobal(t, 1<<20)
+		gate := newLimWriteGate(2)
+		defer gate.open()
+		dsn, rec := limCapturedDSN(t, srv, "", gate.wrap)
+		db, cfg := openDSN(t, dsn)
+		table := newTable(t, admin, limTable)
+		log, logs := newLimLog()
+		var res batch.Result
+		var err error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			res, err = batch.Insert(ctx, db, batch.Values(table, limCols, rows),
+				batch.MaxRows(100000), batch.Workers(workers), batch.WithConfig(cfg), batch.WithLogger(log))
+		}()
+		// Wait until both workers are in the middle of writing a statement.
+		for i := 0; i < workers; i++ {
+			select {
+			case <-gate.held:
+			case <-done:
+				t.Fatalf("the load ended before the fault (err %v)\n%s", err, logs)
+			case <-time.After(30 * time.Second):
+				t.Fatalf("only %d of %d connections reached a held write\n%s", i, workers, logs)
+			}
+		}
+		before := len(rec.Conns())
+		setGlobal(t, 65536)
+		killed := limKillAllBut(t, ctx, adminConn)
+		gate.open()
+		<-done
+		t.Logf("killed %v; Result: Chunks=%d Retries=%d MaxPacket=%d", killed, res.Chunks, res.Retries, res.MaxPacket)
+		if err != nil {
+			t.Fatalf("Insert: %v\n%s", err, logs)
+		}
+		if res.Rows != n || res.Retries < workers || res.MaxPacket != lowLimit {
+			t.Errorf("Rows=%d Retries=%d MaxPacket=%d, want %d, at least %d (each killed statement resent), %d",
+				res.Rows, res.Retries, res.MaxPacket, n, workers, lowLimit)
+		}
+		// The fault happened: statements of ~865 KB before it, and new
+		// connections afterwards whose statements all fit in 64 KiB.
+		var oldMax, newMax, newConns int
+		seen := map[int]bool{}
+		for _, p := range rec.Commands(wirecap.ComStmtExecute) {
+			if p.Conn <= before {
+				oldMax = max(oldMax, p.Len)
+				continue
+			}
+			newMax = max(newMax, p.Len)
+			if !seen[p.Conn] {
+				seen[p.Conn] = true
+				newConns++
+			}
+		}
+		if oldMax != 865475 || newConns == 0 || newMax > lowLimit {
+			t.Errorf("largest EXECUTE before the fault %d (want 865475), after it %d on %d new connections (want <= %d on at least 1)",
+				oldMax, newMax, newConns, lowLimit)
+		}
+		limCheckTable(t, admin, table, limCols, rows)
+	})
+
+	t.Run("KilledMidStatement", func(t *testing.T) {
+		// The kill lands while the server runs the fourth statement: it
+		// waits for a row lock held by another transaction. The killed
+		// statement is rolled back, so nothing of it is written; the
+		// client cannot tell (the reply is lost), but the table's NOT NULL
+		// primary key lets the library look the rows up, or resend safely.
+		setGlobal(t, 1<<20)
+		dsn, _ := limCapturedDSN(t, srv, "", nil)
+		db, cfg := openDSN(t, dsn)
+		table := newTable(t, admin, limTable)
+		// A committed row first: MariaDB takes a table lock, not a row
+		// lock, for an insert into an empty table.
+		mustExec(t, admin, "INSERT INTO `"+table+"` (id, v) VALUES (-1, 'sentinel')")
+		tx, err := adminConn.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		const locked = 3*96 + 10 // a row of the fourth statement
+		if _, err := tx.ExecContext(ctx, "INSERT INTO `"+table+"` (id, v) VALUES (?, 'x')", locked); err != nil {
+			t.Fatal(err)
+		}
+		log, logs := newLimLog()
+		var res batch.Result
+		var loadErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			res, loadErr = batch.Insert(ctx, db, batch.Values(table, limCols, rows),
+				batch.MaxRows(100000), batch.Workers(1), batch.WithConfig(cfg), batch.WithLogger(log))
+		}()
+		// With one worker, once the first three statements are committed
+		// (289 rows with the sentinel) the statement executing is the
+		// fourth, which cannot get past the locked row.
+		var victim int64
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			committed := countRows(t, admin, table)
+			err := admin.QueryRow("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Execute' AND INFO LIKE 'INSERT INTO%'").Scan(&victim)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				t.Fatal(err)
+			}
+			if committed > 1+3*96 {
+				t.Fatalf("%d rows committed: the locked row did not stop the fourth statement", committed)
+			}
+			if committed == 1+3*96 && err == nil {
+				break
+			}
+			select {
+			case <-done:
+				t.Fatalf("the load ended before the fault: %v\n%s", loadErr, logs)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the fourth statement never started\n%s\n%s", limServerState(admin), logs)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		// adminConn holds the lock; kill through another connection.
+		killer, err := admin.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer killer.Close()
+		if _, err := killer.ExecContext(ctx, "SET GLOBAL max_allowed_packet = 65536"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := killer.ExecContext(ctx, "KILL ?", victim); err != nil {
+			t.Fatalf("KILL %d: %v", victim, err)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		mustExec(t, admin, "DELETE FROM `"+table+"` WHERE id = -1")
+		t.Logf("killed %d; Result: Chunks=%d Retries=%d MaxPacket=%d Unknown=%v", victim, res.Chunks, res.Retries, res.MaxPacket, res.Unknown)
+		// Whatever the library decides, its Result must be exact.
+		if got := countRows(t, admin, table); int64(got) != res.Rows {
+			t.Errorf("table has %d rows, Result.Rows = %d", got, res.Rows)
+		}
+		if loadErr != nil {
+			t.Fatalf("Insert: %v (Written=%v Unknown=%v NotSent=%v); the killed statement was rolled back and the table has a NOT NULL primary key, so it can be looked up or resent safely\n%s",
+				loadErr, res.Written, res.Unknown, res.NotSent, logs)
+		}
+		if res.Retries == 0 || res.MaxPacket != lowLimit {
+			t.Errorf("Retries=%d MaxPacket=%d, want > 0 and %d", res.Retries, res.MaxPacket, lowLimit)
+		}
+		limCheckTable(t, admin, table, limCols, rows)
+	})
+
+	t.Run("DiscoveryOnAnotherConnection1153", func(t *testing.T) {
+		// The session limit is frozen at connect and read on the very
+		// connection that executes, so a pool never earns a 1153. A handle
+		// whose queries and statements go to different connections (here a
+		// read/write-splitting wrapper, the reads on a connection made
+		// before max_allowed_packet was lowered) does: the statement gets a
+		// real 1153, nothing is resent on a caller-owned handle, and the
+		// Result says that nothing was written.
+		setGlobal(t, 1<<20)
+		read, cfg := openDSN(t, srv.DSN(""))
+		read.SetMaxOpenConns(1)
+		setGlobal(t, 65536)
+		write, _ := openDSN(t, srv.DSN(""))
+		write.SetMaxOpenConns(1)
+		if r, w := limSessionInt(t, read, "SELECT @@max_allowed_packet"), limSessionInt(t, write, "SELECT @@max_allowed_packet"); r != 1<<20 || w != 65536 {
+			t.Fatalf("session max_allowed_packet: reads %d, writes %d; want 1048576 and 65536", r, w)
+		}
+		table := newTable(t, admin, limTable)
+		res, err := batch.Insert(ctx, limSplitDB{read: read, write: write}, batch.Values(table, limCols, rows[:200]),
+			batch.MaxBytes(150000), batch.WithConfig(cfg))
+		var ce *batch.ChunkError
+		var me *mysql.MySQLError
+		var ne *net.OpError
+		if !errors.As(err, &ce) || ce.FirstRow != 0 || !(errors.As(err, &me) && me.Number == 1153 || errors.As(err, &ne) && ne.Op == "write") {
+			t.Fatalf("Insert error = %v, want a *ChunkError for row 0 wrapping 1153 (or the write it cut)", err)
+		}
+		t.Logf("error: %v", err)
+		if res.MaxPacket != 1<<20-1 || res.Written != nil || !slices.Equal(res.NotSent, []batch.Range{{First: 0, End: 200}}) {
+			t.Errorf("MaxPacket=%d Written=%v NotSent=%v, want %d (read on the other connection), nothing written, all 200 not sent",
+				res.MaxPacket, res.Written, res.NotSent, 1<<20-1)
+		}
+		if n := countRows(t, admin, table); n != 0 {
+			t.Errorf("table has %d rows, want 0", n)
+		}
+	})
+}
+
+// limServerState describes the server's threads and InnoDB transactions, for
+// failure messages.
+func limServerState(db *sql.DB) string {
+	var b strings.Builder
+	rows, err := db.Query("SELECT ID, COMMAND, STATE, TIME_MS, LEFT(COALESCE(INFO, ''), 80) FROM information_schema.PROCESSLIST")
+	if err != nil {
+		return err.Error()
+	}
+	for rows.Next() {
+		var v [5]sql.NullString
+		rows.Scan(&v[0], &v[1], &v[2], &v[3], &v[4])
+		fmt.Fprintf(&b, "%v\n", v)
+	}
+	rows.Close()
+	var typ, name, status string
+	if db.QueryRow("SHOW ENGINE INNODB STATUS").Scan(&typ, &name, &status) == nil {
+		if i := strings.Index(status, "TRANSACTIONS"); i >= 0 {
+			b.WriteString(status[i:min(len(status), i+2500)])
+		}
+	}
+	return b.String()
+}
+
+// limSplitDB sends queries to one pool and statements to another, as a
+// read/write-splitting wrapper does. It has no Conn method, so the library
+// treats it as a caller-owned handle.
+type limSplitDB struct{ read, write *sql.DB }
+
+func (d limSplitDB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return d.write.ExecContext(ctx, q, args...)
+}
+
+func (d limSplitDB) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
+	return d.write.PrepareContext(ctx, q)
+}
+
+func (d limSplitDB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return d.read.QueryContext(ctx, q, args...)
+}
+
+func (d limSplitDB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return d.read.QueryRowContext(ctx, q, args...)
+}
+
+// TestLimitClientBelowAssumed opens the pool with maxAllowedPacket=32768 and
+// does not tell the library: it assumes the driver's 64 MiB, plans 1000-row
+// statements of 63,261 bytes, gets mysql.ErrPktTooLarge (nothing written),
+// lowers its assumption and re-splits.
+func TestLimitClientBelowAssumed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testserver.Private(t, testserver.Options{})
+	admin, _ := openDSN(t, srv.DSN(""))
+	// 5000 rows of 50-byte values: 11 + ceil(k/4) + 63k bytes for k rows, so
+	// at most 517 rows fit in 32768 bytes.
+	var rows [][]any
+	for g := 0; g < 50; g++ {
+		rows = append(rows, limExactRows(t, int64(g*100), 100, 11+25+6300)...)
+	}
+	const client = 32768
+
+	t.Run("Load", func(t *testing.T) {
+		dsn, rec := limCapturedDSN(t, srv, "maxAllowedPacket=32768", nil)
+		db, _ := openDSN(t, dsn)
+		table := newTable(t, admin, limTable)
+		log, logs := newLimLog()
+		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.WithLogger(log))
+		if err != nil {
+			t.Fatalf("Insert: %v\n%s", err, logs)
+		}
+		execs := limInserts(t, rec)
+		t.Logf("Chunks=%d Retries=%d MaxPacket=%d largest EXECUTE %d", res.Chunks, res.Retries, res.MaxPacket, slices.Max(execs))
+		if res.Retries == 0 || res.Chunks < (5000+516)/517 || slices.Max(execs) > client || res.Rows != 5000 {
+			t.Errorf("Retries=%d Chunks=%d Rows=%d largest EXECUTE %d: want retries, at least %d chunks, all rows, none over %d",
+				res.Retries, res.Chunks, res.Rows, slices.Max(execs), (5000+516)/517, client)
+		}
+		limCheckTable(t, admin, table, limCols, rows)
+	})
+
+	t.Run("ConfigClaimsMore", func(t *testing.T) {
+		// WithConfig says 64 MiB but the pool's driver refuses packets over
+		// 32768 (mysql.ErrPktTooLarge, nothing written). The library
+		// trusts the config, so it cannot lower its client limit; it must
+		// still get every row through.
+		dsn, rec := limCapturedDSN(t, srv, "maxAllowedPacket=32768", nil)
+		db, _ := openDSN(t, dsn)
+		claims, err := mysql.ParseDSN(srv.DSN(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		table := newTable(t, admin, limTable)
+		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.WithConfig(claims),
+			batch.WithRetry(batch.RetryPolicy{InitialBackoff: 5 * time.Millisecond}))
+		if err != nil {
+			t.Fatalf("Insert: %v", err)
+		}
+		t.Logf("Chunks=%d Retries=%d MaxPacket=%d", res.Chunks, res.Retries, res.MaxPacket)
+		if res.Retries == 0 || res.Rows != 5000 || slices.Max(limInserts(t, rec)) > client {
+			t.Errorf("Retries=%d Rows=%d largest EXECUTE %d: want retries, all 5000 rows, none over %d",
+				res.Retries, res.Rows, slices.Max(limInserts(t, rec)), client)
+		}
+		limCheckTable(t, admin, table, limCols, rows)
+	})
+
+	t.Run("MaxPacketReflectsLoweredClientLimit", func(t *testing.T) {
+		// Result.MaxPacket is the smallest packet limit the package worked
+		// with. After the driver refused a packet it knows only that the
+		// driver's limit is below that packet (no API reveals it), so
+		// MaxPacket must drop below the smallest refused packet, but need
+		// not reach the driver's real 32768.
+		dsn, _ := limCapturedDSN(t, srv, "maxAllowedPacket=32768", nil)
+		db, _ := openDSN(t, dsn)
+		table := newTable(t, admin, limTable)
+		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.Workers(1))
+		if err != nil {
+			t.Fatalf("Insert: %v", err)
+		}
+		if res.MaxPacket >= 16<<20-1 || res.Retries == 0 {
+			t.Errorf("MaxPacket = %d, Retries = %d after the driver refused packets over %d; want it lowered below the refused packets",
+				res.MaxPacket, res.Retries, client)
+		}
+	})
+}
+
+// ---- 4. compression ----
+
+// TestLimitCompression loads statements of exactly the compressed limit:
+// with S=16384 and nbl=1024 the server accepts P + 4 <= 16383, so P <= 16379.
+func TestLimitCompression(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testserver.Private(t, testserver.Options{Args: []string{"--max-allowed-packet=16384", "--net-buffer-length=1024"}})
+	admin, _ := openDSN(t, srv.DSN(""))
+	const limit = 16379
+	tests := []struct {
+		name       string
+		withConfig bool // else the library asks SHOW SESSION STATUS LIKE 'Compression'
+	}{
+		{"WithConfig", true},
+		{"Discovered", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dsn, rec := limCapturedDSN(t, srv, "compress=true", nil)
+			db, cfg := openDSN(t, dsn)
+			var opts []batch.Option
+			if tt.withConfig {
+				opts = append(opts, batch.WithConfig(cfg))
+			}
+			table := newTable(t, admin, limTable)
+			rows := limGroups(t, 3, 256, limit)
+			res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), opts...)
+			if err != nil {
+				t.Fatalf("Insert: %v", err)
+			}
+			if res.Chunks != 3 || res.Retries != 0 || res.MaxPacket != limit {
+				t.Errorf("Chunks=%d Retries=%d MaxPacket=%d, want 3, 0, %d", res.Chunks, res.Retries, res.MaxPacket, limit)
+			}
+			for _, p := range rec.Commands(wirecap.ComStmtExecute) {
+				if !p.Compressed {
+					t.Fatalf("EXECUTE %+v travelled uncompressed", p)
+				}
+			}
+			if got := limInserts(t, rec); !slices.Equal(got, []int{limit, limit, limit}) {
+				t.Errorf("EXECUTE payloads on the wire = %v, want three of %d", got, limit)
+			}
+			limCheckTable(t, admin, table, limCols, rows)
+
+			over := append(limExactRows(t, 0, 20, 276+20*40), limBigRow(t, 20, limit+1))
+			_, err = batch.Insert(ctx, db, batch.Values(newTable(t, admin, limTable), limCols, over), opts...)
+			var tl *batch.RowTooLargeError
+			if !errors.As(err, &tl) || tl.Row != 20 || tl.Size != limit+1 || tl.Limit != limit {
+				t.Errorf("Insert of a %d-byte row: error %v, want *RowTooLargeError{Row: 20, Size: %d, Limit: %d}", limit+1, err, limit+1, limit)
+			}
+		})
+	}
+
+	t.Run("ConfigWithoutCompress1153", func(t *testing.T) {
+		// A config that says "no compression" for a compressing pool makes
+		// the library plan 16383-byte statements: the server refuses each
+		// with a real 1153 (and closes the connection). Nothing was
+		// written, so the library resends smaller statements.
+		dsn, rec := limCapturedDSN(t, srv, "compress=true", nil)
+		db, _ := openDSN(t, dsn)
+		plain, err := mysql.ParseDSN(srv.DSN(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		table := newTable(t, admin, limTable)
+		rows := limGroups(t, 3, 256, limit+4)
+		log, logs := newLimLog()
+		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.WithConfig(plain), batch.WithLogger(log),
+			batch.WithRetry(batch.RetryPolicy{InitialBackoff: 5 * time.Millisecond}))
+		if err != nil {
+			t.Fatalf("Insert: %v\n%s", err, logs)
+		}
+		refused := 0
+		for _, p := range limInserts(t, rec) {
+			if p > limit {
+				refused++
+			}
+		}
+		if refused != 3 || strings.Count(logs.String(), "errno=1153") != 3 || res.Retries < 3 || res.Rows != int64(len(rows)) {
+			t.Errorf("EXECUTEs over %d on the wire: %d, 1153s logged: %d, Retries=%d Rows=%d; want 3, 3, >= 3, %d\n%s",
+				limit, refused, strings.Count(logs.String(), "errno=1153"), res.Retries, res.Rows, len(rows), logs)
+		}
+		limCheckTable(t, admin, table, limCols, rows)
+	})
+}
+
+// ---- 5. MaxBytes ----
+
+// TestLimitMaxBytes checks that no EXECUTE exceeds MaxBytes(n), except a
+// single row larger than n, which is sent alone.
+func TestLimitMaxBytes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testserver.Private(t, testserver.Options{Args: []string{"--max-allowed-packet=16384", "--net-buffer-length=1024"}})
+	admin, _ := openDSN(t, srv.DSN(""))
+	// 640 rows (id, 50-byte value): k rows take 11 + ceil(k/4) + 63k bytes,
+	// so 64 rows take 4059 bytes and one row 75.
+	var rows [][]any
+	for g := 0; g < 10; g++ {
+		rows = append(rows, limExactRows(t, int64(g*64), 64, 4059)...)
+	}
+	tests := []struct {
+		name      string
+		n, rows   int
+		minChunks int // ceil(rows / rows that fit in n)
+		maxExec   int // the largest EXECUTE allowed
+		every     int // if set, every EXECUTE has exactly this size
+	}{
+		{name: "64RowsExactly", n: 4059, rows: 640, minChunks: 10, maxExec: 4059, every: 4059},
+		{name: "OneByteShortOf64Rows", n: 4058, rows: 640, minChunks: 11, maxExec: 4058},
+		{name: "AboveThePacketLimit", n: 1 << 20, rows: 640, minChunks: 3, maxExec: 16383},
+		{name: "BelowOneRow", n: 50, rows: 20, minChunks: 20, maxExec: 75, every: 75},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dsn, rec := limCapturedDSN(t, srv, "", nil)
+			db, cfg := openDSN(t, dsn)
+			table := newTable(t, admin, limTable)
+			in := rows[:tt.rows]
+			res, err := batch.Insert(ctx, db, batch.Values(table, limCols, in), batch.MaxBytes(tt.n), batch.WithConfig(cfg))
+			if err != nil {
+				t.Fatalf("Insert: %v", err)
+			}
+			execs := limInserts(t, rec)
+			t.Logf("MaxBytes(%d): %d chunks, EXECUTEs %d..%d bytes", tt.n, res.Chunks, slices.Min(execs), slices.Max(execs))
+			if got := slices.Max(execs); got > tt.maxExec {
+				t.Errorf("largest EXECUTE = %d bytes, want <= %d", got, tt.maxExec)
+			}
+			if tt.every > 0 && (slices.Min(execs) != tt.every || slices.Max(execs) != tt.every || res.Chunks != tt.minChunks) {
+				t.Errorf("EXECUTEs %v, want %d of %d bytes", execs, tt.minChunks, tt.every)
+			}
+			if res.Chunks < tt.minChunks || len(execs) != res.Chunks || res.Retries != 0 || int64(limSum(execs)) != res.Bytes {
+				t.Errorf("Chunks=%d Retries=%d Bytes=%d, %d EXECUTEs of %d bytes on the wire: want at least %d chunks, one EXECUTE each, no retry, Bytes = wire",
+					res.Chunks, res.Retries, res.Bytes, len(execs), limSum(execs), tt.minChunks)
+			}
+			limCheckTable(t, admin, table, limCols, in)
+		})
+	}
+}
