@@ -137,9 +137,22 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 	for i := 0; i < 10; i++ {
 		rows = append(rows, []any{fmt.Sprintf("R-%04d", i), float64(i), "paid"})
 	}
-	deadline, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	// Give up as soon as the statement is seen waiting for the lock, as a
+	// deadline would (a fixed timeout would race with a slow machine).
+	deadline, cancel := context.WithCancelCause(ctx)
+	go func() {
+		defer cancel(context.DeadlineExceeded)
+		for deadline.Err() == nil {
+			var waiting int
+			err := db.QueryRowContext(deadline, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO `"+table+"`%'").Scan(&waiting)
+			if err == nil && waiting > 0 {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 	res, err = batch.Insert(deadline, db, batch.Values(table, columns, rows), opts...)
-	cancel()
+	cancel(nil)
 	fmt.Fprintf(out, "4. lock wait: %s\n", describe(err))
 	fmt.Fprintf(out, "              errors.Is(err, context.DeadlineExceeded) = %v; written %d, unknown: rows %s, not sent: rows %s\n",
 		errors.Is(err, context.DeadlineExceeded), res.Rows, ranges(res.Unknown), ranges(res.NotSent))
