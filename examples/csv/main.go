@@ -31,19 +31,10 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/batchsql/batch"
+	"github.com/batchsql/batch/examples/internal/exmain"
 )
 
-func main() {
-	dsn := os.Getenv("MYSQL_DSN")
-	if dsn == "" {
-		fmt.Fprintln(os.Stderr, "csv: set MYSQL_DSN to a go-sql-driver DSN, e.g. MYSQL_DSN='root@tcp(127.0.0.1:3306)/test' go run ./examples/csv\n(go run ./examples/quickstart runs without a server)")
-		os.Exit(2)
-	}
-	if err := run(context.Background(), dsn, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "csv:", err)
-		os.Exit(1)
-	}
-}
+func main() { exmain.Main("csv", run) }
 
 const table = "csv_products"
 

@@ -19,26 +19,16 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/batchsql/batch"
+	"github.com/batchsql/batch/examples/internal/exmain"
 )
 
-func main() {
-	dsn := os.Getenv("MYSQL_DSN")
-	if dsn == "" {
-		fmt.Fprintln(os.Stderr, "errors: set MYSQL_DSN to a go-sql-driver DSN, e.g. MYSQL_DSN='root@tcp(127.0.0.1:3306)/test' go run ./examples/errors\n(go run ./examples/quickstart runs without a server)")
-		os.Exit(2)
-	}
-	if err := run(context.Background(), dsn, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "errors:", err)
-		os.Exit(1)
-	}
-}
+func main() { exmain.Main("errors", run) }
 
 const table = "errors_payments"
 

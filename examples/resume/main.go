@@ -15,25 +15,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/batchsql/batch"
+	"github.com/batchsql/batch/examples/internal/exmain"
 )
 
-func main() {
-	dsn := os.Getenv("MYSQL_DSN")
-	if dsn == "" {
-		fmt.Fprintln(os.Stderr, "resume: set MYSQL_DSN to a go-sql-driver DSN, e.g. MYSQL_DSN='root@tcp(127.0.0.1:3306)/test' go run ./examples/resume\n(go run ./examples/quickstart runs without a server)")
-		os.Exit(2)
-	}
-	if err := run(context.Background(), dsn, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "resume:", err)
-		os.Exit(1)
-	}
-}
+func main() { exmain.Main("resume", run) }
 
 const (
 	table = "resume_shipments"

@@ -12,7 +12,6 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,19 +19,10 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/batchsql/batch"
+	"github.com/batchsql/batch/examples/internal/exmain"
 )
 
-func main() {
-	dsn := os.Getenv("MYSQL_DSN")
-	if dsn == "" {
-		fmt.Fprintln(os.Stderr, "structs: set MYSQL_DSN to a go-sql-driver DSN, e.g. MYSQL_DSN='root@tcp(127.0.0.1:3306)/test' go run ./examples/structs\n(go run ./examples/quickstart runs without a server)")
-		os.Exit(2)
-	}
-	if err := run(context.Background(), dsn, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "structs:", err)
-		os.Exit(1)
-	}
-}
+func main() { exmain.Main("structs", run) }
 
 // Audit is embedded in User: its fields are columns of the users table, as
 // if they were User's own.

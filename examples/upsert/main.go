@@ -13,25 +13,15 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/batchsql/batch"
+	"github.com/batchsql/batch/examples/internal/exmain"
 )
 
-func main() {
-	dsn := os.Getenv("MYSQL_DSN")
-	if dsn == "" {
-		fmt.Fprintln(os.Stderr, "upsert: set MYSQL_DSN to a go-sql-driver DSN, e.g. MYSQL_DSN='root@tcp(127.0.0.1:3306)/test' go run ./examples/upsert\n(go run ./examples/quickstart runs without a server)")
-		os.Exit(2)
-	}
-	if err := run(context.Background(), dsn, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "upsert:", err)
-		os.Exit(1)
-	}
-}
+func main() { exmain.Main("upsert", run) }
 
 const table = "upsert_prices"
 
