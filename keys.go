@@ -44,14 +44,24 @@ func readTableInfo(ctx context.Context, q DB, table string, cols []string) (tabl
 	for i, c := range cols {
 		pos[strings.ToLower(c)] = i
 	}
-	rows, err := q.QueryContext(ctx, `SELECT t.ENGINE, s.INDEX_NAME, s.COLUMN_NAME, COALESCE(s.SUB_PART, 0), c.IS_NULLABLE
-FROM information_schema.TABLES t
-LEFT JOIN information_schema.STATISTICS s
-  ON s.TABLE_SCHEMA = t.TABLE_SCHEMA AND s.TABLE_NAME = t.TABLE_NAME AND s.NON_UNIQUE = 0
-LEFT JOIN information_schema.COLUMNS c
-  ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
-WHERE t.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND t.TABLE_NAME = ?
-ORDER BY s.INDEX_NAME, s.SEQ_IN_INDEX`, schema, name)
+	// Two queries, each with the schema and table as constants in its WHERE:
+	// MariaDB then opens only that table's .frm ("Scanned 0 databases"). A
+	// join on t.TABLE_SCHEMA = s.TABLE_SCHEMA scans every database (60-180 ms
+	// on an empty server), long enough to be killed or cut again and again.
+	var engine sql.NullString
+	switch err := q.QueryRowContext(ctx, `SELECT ENGINE FROM information_schema.TABLES
+WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?`, schema, name).Scan(&engine); err {
+	case nil, sql.ErrNoRows:
+	default:
+		return info, fmt.Errorf("batch: reading the table's keys: %w", err)
+	}
+	info.engine = engine.String
+	rows, err := q.QueryContext(ctx, `SELECT s.INDEX_NAME, s.COLUMN_NAME, COALESCE(s.SUB_PART, 0), c.IS_NULLABLE
+FROM information_schema.STATISTICS s
+JOIN information_schema.COLUMNS c ON c.COLUMN_NAME = s.COLUMN_NAME
+WHERE s.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0
+  AND c.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND c.TABLE_NAME = ?
+ORDER BY s.INDEX_NAME, s.SEQ_IN_INDEX`, schema, name, schema, name)
 	if err != nil {
 		return info, fmt.Errorf("batch: reading the table's keys: %w", err)
 	}
@@ -64,14 +74,10 @@ ORDER BY s.INDEX_NAME, s.SEQ_IN_INDEX`, schema, name)
 		}
 	}
 	for rows.Next() {
-		var engine, index, column, nullable sql.NullString
+		var index, column, nullable sql.NullString
 		var sub int
-		if err := rows.Scan(&engine, &index, &column, &sub, &nullable); err != nil {
+		if err := rows.Scan(&index, &column, &sub, &nullable); err != nil {
 			return info, fmt.Errorf("batch: reading the table's keys: %w", err)
-		}
-		info.engine = engine.String
-		if !index.Valid {
-			continue // a table without unique keys
 		}
 		if cur == nil || cur.name != index.String {
 			flush()

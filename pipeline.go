@@ -91,6 +91,8 @@ func (e *engine) readInfo(ctx context.Context, s *session, a *attempts) (*sessio
 			e.log.Warn("batch: cannot read the table's keys; chunks with a lost reply will be reported, not resent", "err", err)
 			return s, nil
 		}
+		e.led.retried()
+		e.log.Warn("batch: reading the table's keys failed; retrying", "errno", errNumber(err), "attempt", a.n+1)
 		s.discard()
 		if err := a.wait(ctx); err != nil {
 			return nil, err

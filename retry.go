@@ -214,9 +214,9 @@ type retryState struct {
 // send writes chunk c, resending it where that is safe. It returns the
 // chunks to send instead when the limits it finds call for smaller ones.
 func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c chunk) ([]chunk, error) {
-	r := retryState{a: attempts{policy: e.o.retry, start: time.Now()}}
-	pending := false   // look the chunk up before sending it again
-	uncertain := false // an attempt may have been applied, unbeknown to us
+	r := retryState{a: attempts{policy: e.o.retry, start: time.Now()}, dupCheck: c.mayLand}
+	pending := false       // look the chunk up before sending it again
+	uncertain := c.mayLand // an attempt may have been applied, unbeknown to us
 	for {
 		s := *sp
 		if s == nil {
@@ -273,8 +273,12 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 			if len(sub) > 1 {
 				e.log.Info("batch: chunk re-split for the connection's limits",
 					"first", c.first, "end", c.end, "chunks", len(sub), "packet", s.lim.Packet())
+				for i := range sub {
+					sub[i].mayLand = r.dupCheck || uncertain
+				}
 				return sub, nil
 			}
+			sub[0].mayLand = c.mayLand
 			c = sub[0]
 		}
 
@@ -310,6 +314,7 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 			e.led.packet(s.lim.Packet())
 			e.log.Info("batch: driver refused a packet; lowering the assumed client limit",
 				"first", c.first, "end", c.end, "client_max", s.lim.ClientMaxPacket)
+			c.mayLand = r.dupCheck || uncertain
 			return []chunk{c}, nil
 		}
 		cut := cl == classNotSent && isWriteCut(err)
@@ -357,8 +362,11 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 					return nil, &RowTooLargeError{Row: c.first, Size: c.size.Execute, Limit: ns.lim.Packet()}
 				}
 				half := c.rows() / 2
-				return []chunk{e.resize(ns, c, 0, half), e.resize(ns, c, half, c.rows())}, nil
+				lo, hi := e.resize(ns, c, 0, half), e.resize(ns, c, half, c.rows())
+				lo.mayLand, hi.mayLand = r.dupCheck || uncertain, r.dupCheck || uncertain
+				return []chunk{lo, hi}, nil
 			}
+			c.mayLand = r.dupCheck || uncertain
 			return []chunk{c}, nil
 		}
 	}

@@ -37,6 +37,9 @@ type chunk struct {
 	vals       []any
 	size       stmtSize
 	keys       []uint64 // key hashes, when workers must keep per-key order
+	// mayLand: an earlier attempt of a chunk holding these rows got no
+	// reply and may still be applied (re-split chunks inherit it).
+	mayLand bool
 }
 
 func (c chunk) rows() int { return c.end - c.first }

@@ -1,0 +1,409 @@
+// Package faultproxy is a small TCP proxy for fault tests: it sits between a
+// client and a server, forwards bytes both ways, and injects the faults a
+// database client must survive:
+//
+//   - cuts: each proxied connection is given a random budget of client bytes
+//     and a direction. When the client has sent that many bytes, the
+//     connection is cut in that direction. ClientToServer forwards exactly
+//     the budget and resets both sides: the server usually gets half a
+//     packet (the command never runs) while the client may well have written
+//     all of it. ServerToClient forwards the MySQL packet that used up the
+//     budget whole, then resets the client's side at once and half-closes
+//     the server's: the server reads the whole command and runs it (however
+//     long it takes, e.g. waiting for a lock), its reply is dropped, and the
+//     client sees its connection reset with no reply, while the command may
+//     still be running. (Counting reply bytes instead would almost never hit
+//     the few bytes of an OK packet.) At most Options.MaxCuts connections
+//     are cut; after that the proxy only forwards, so a client that retries
+//     always gets through in the end.
+//
+// ServerToClient cuts follow the MySQL packet framing (3-byte length,
+// 1-byte sequence) of what the client sends, so they need a connection
+// without TLS or compression.
+//   - a marker: when a given byte string passes from client to server, the
+//     bytes that carry it are not forwarded, Options.OnMarker is called (for
+//     example to SIGKILL and restart the server, a "query of death"), and the
+//     connection is reset.
+//
+// It has no dependency beyond the standard library. Toxiproxy does more, but
+// needs a server process and an HTTP API; these faults need neither.
+package faultproxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Direction is the way bytes flow through the proxy.
+type Direction int
+
+const (
+	ClientToServer Direction = 1 << iota
+	ServerToClient
+	// Both lets each connection's cut direction be drawn at random.
+	Both = ClientToServer | ServerToClient
+)
+
+func (d Direction) String() string {
+	switch d {
+	case ClientToServer:
+		return "client->server"
+	case ServerToClient:
+		return "server->client"
+	case Both:
+		return "both"
+	}
+	return fmt.Sprintf("Direction(%d)", int(d))
+}
+
+// Options configures a Proxy. The zero value (with a Target) forwards
+// without faults.
+type Options struct {
+	// Target is the server's address, "host:port".
+	Target string
+
+	// MaxCuts bounds the number of connections cut; 0 means none. Connections
+	// are cut in the order they reach their budget.
+	MaxCuts int
+	// CutMin and CutMax bound each connection's budget of client bytes,
+	// drawn uniformly in [CutMin, CutMax] (CutMin at least 1).
+	CutMin, CutMax int64
+	// Directions are the directions a cut may be in (default Both), see the
+	// package documentation.
+	Directions Direction
+	// Seed seeds the random budgets and directions; 0 draws a random seed.
+	Seed uint64
+
+	// Marker, when not empty, is watched for in the client-to-server bytes
+	// (also across reads). When it passes, the read that completes it is
+	// dropped, OnMarker is called synchronously (the connection waits for
+	// it), and the connection is reset.
+	Marker   []byte
+	OnMarker func()
+
+	// DialTimeout bounds the dial to Target (default 5s).
+	DialTimeout time.Duration
+}
+
+// Cut describes one cut, for test logs.
+type Cut struct {
+	Conn      int       // connection number, from 1, in accept order
+	Direction Direction // what was cut: the request, or the reply after it
+	After     int64     // client bytes forwarded before the cut
+}
+
+// Proxy is a running proxy. Its methods are safe for concurrent use.
+type Proxy struct {
+	opts Options
+	ln   net.Listener
+
+	mu     sync.Mutex
+	rng    *rand.Rand
+	conns  map[*link]struct{}
+	cuts   []Cut
+	closed bool
+
+	accepted atomic.Int64
+	markers  atomic.Int64
+	wg       sync.WaitGroup
+}
+
+// Start listens on a free port of 127.0.0.1 and proxies every connection to
+// opts.Target until Close.
+func Start(opts Options) (*Proxy, error) {
+	if opts.Target == "" {
+		return nil, errors.New("faultproxy: no Target")
+	}
+	if opts.MaxCuts > 0 && (opts.CutMin < 1 || opts.CutMax < opts.CutMin) {
+		return nil, fmt.Errorf("faultproxy: need 1 <= CutMin <= CutMax, have %d, %d", opts.CutMin, opts.CutMax)
+	}
+	if opts.Directions&Both == 0 {
+		opts.Directions = Both
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	seed := opts.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("faultproxy: listen: %w", err)
+	}
+	p := &Proxy{opts: opts, ln: ln, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), conns: map[*link]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// Addr is the proxy's address, "127.0.0.1:PORT".
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Cuts returns the cuts made so far.
+func (p *Proxy) Cuts() []Cut {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Cut(nil), p.cuts...)
+}
+
+// Markers is how many times the marker passed (and OnMarker was called).
+func (p *Proxy) Markers() int { return int(p.markers.Load()) }
+
+// Conns is how many client connections were accepted.
+func (p *Proxy) Conns() int { return int(p.accepted.Load()) }
+
+// Close stops listening, resets every open connection and waits for the
+// proxy's goroutines (an OnMarker call in progress included).
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	err := p.ln.Close()
+	for l := range p.conns {
+		l.reset()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return err
+}
+
+// link is one proxied connection.
+type link struct {
+	id             int
+	client, server net.Conn
+	dir            Direction   // how the connection is cut
+	budget         int64       // client bytes left before the cut; < 0: none
+	lost           atomic.Bool // the reply is lost: drop what the server sends
+	once           sync.Once
+}
+
+// loseReply resets the client's side and half-closes the server's, so that
+// the server still reads everything forwarded so far (an RST could make its
+// kernel drop unread bytes) and finishes the command.
+func (l *link) loseReply() {
+	l.lost.Store(true)
+	if tc, ok := l.client.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = l.client.Close()
+	if tc, ok := l.server.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+}
+
+// reset closes both sides abruptly (RST, not FIN), like a dead peer or a
+// cut cable would look to the client.
+func (l *link) reset() {
+	l.once.Do(func() {
+		for _, c := range []net.Conn{l.client, l.server} {
+			if c == nil {
+				continue
+			}
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			_ = c.Close()
+		}
+	})
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		id := int(p.accepted.Add(1))
+		p.wg.Add(1)
+		go p.serve(id, c)
+	}
+}
+
+func (p *Proxy) serve(id int, client net.Conn) {
+	defer p.wg.Done()
+	l := &link{id: id, client: client, budget: -1}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		client.Close()
+		return
+	}
+	if p.opts.MaxCuts > 0 && len(p.cuts) < p.opts.MaxCuts {
+		l.budget = p.opts.CutMin + p.rng.Int64N(p.opts.CutMax-p.opts.CutMin+1)
+		l.dir = p.opts.Directions
+		if l.dir == Both {
+			l.dir = ClientToServer << p.rng.IntN(2)
+		}
+	}
+	p.conns[l] = struct{}{}
+	p.mu.Unlock()
+	defer func() {
+		l.reset()
+		p.mu.Lock()
+		delete(p.conns, l)
+		p.mu.Unlock()
+	}()
+
+	server, err := net.DialTimeout("tcp", p.opts.Target, p.opts.DialTimeout)
+	if err != nil {
+		return // the client sees its connection closed, as with a dead server
+	}
+	l.server = server
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		server.Close()
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() { p.pipe(l, server, client, ClientToServer); done <- struct{}{} }()
+	go func() { p.pipe(l, client, server, ServerToClient); done <- struct{}{} }()
+	<-done
+	if !l.lost.Load() {
+		l.reset() // one side ended: end the other
+	} // else wait until the server has finished the command and closed
+	<-done
+}
+
+// takeCut reserves one of the MaxCuts cuts, or reports there is none left.
+func (p *Proxy) takeCut(c Cut) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.cuts) >= p.opts.MaxCuts {
+		return false
+	}
+	p.cuts = append(p.cuts, c)
+	return true
+}
+
+// pipe copies src to dst in direction dir, applying the link's budget and
+// the marker.
+func (p *Proxy) pipe(l *link, dst, src net.Conn, dir Direction) {
+	buf := make([]byte, 32<<10)
+	var tail []byte // the last len(Marker)-1 bytes forwarded, to find a marker across reads
+	var passed int64
+	var f framer         // client to server: where packets end
+	lossPending := false // a ServerToClient cut waits for the end of the current packet
+	watch := dir == ClientToServer && len(p.opts.Marker) > 0
+	for {
+		n, rerr := src.Read(buf)
+		data := buf[:n]
+		if dir == ServerToClient {
+			if l.lost.Load() {
+				data = nil // the reply is lost; read on until the server closes
+			}
+		} else if n > 0 {
+			if watch {
+				joined := append(tail, data...)
+				if bytes.Contains(joined, p.opts.Marker) {
+					p.markers.Add(1)
+					if p.opts.OnMarker != nil {
+						p.opts.OnMarker()
+					}
+					l.reset()
+					return
+				}
+				keep := min(len(joined), len(p.opts.Marker)-1)
+				tail = append(tail[:0], joined[len(joined)-keep:]...)
+			}
+			end := -1 // > 0: forward data[:end], then lose the reply
+			switch {
+			case lossPending:
+				if k, ended := f.next(data); ended {
+					end = k
+				}
+			case l.budget < 0:
+				f.feed(data)
+			case int64(n) < l.budget:
+				l.budget -= int64(n)
+				f.feed(data)
+			case !p.takeCut(Cut{Conn: l.id, Direction: l.dir, After: passed + l.budget}):
+				l.budget = -1 // no cut left: only forward from now on
+				f.feed(data)
+			case l.dir == ClientToServer:
+				_, _ = dst.Write(data[:l.budget])
+				l.reset()
+				return
+			default: // ServerToClient: finish the packet holding the last byte of the budget
+				at := int(l.budget)
+				l.budget = -1
+				if f.feed(data[:at]) {
+					end = at
+				} else if k, ended := f.next(data[at:]); ended {
+					end = at + k
+				} else {
+					lossPending = true
+				}
+			}
+			if end >= 0 {
+				_, _ = dst.Write(data[:end])
+				l.loseReply()
+				return
+			}
+		}
+		if len(data) > 0 {
+			if _, err := dst.Write(data); err != nil {
+				return
+			}
+			passed += int64(len(data))
+		}
+		if rerr != nil {
+			return // EOF or a reset: the caller ends the other direction too
+		}
+	}
+}
+
+// framer follows MySQL packet boundaries in the bytes a client sends: each
+// packet is a 3-byte little-endian payload length, a sequence byte, and the
+// payload.
+type framer struct {
+	hdr  [4]byte
+	have int // header bytes seen of the current packet
+	left int // payload bytes left once the header is complete
+}
+
+// next consumes b up to the end of the current packet. It returns how many
+// bytes it consumed and whether the packet ended there.
+func (f *framer) next(b []byte) (n int, ended bool) {
+	for f.have < 4 {
+		if n == len(b) {
+			return n, false
+		}
+		f.hdr[f.have] = b[n]
+		f.have++
+		n++
+		if f.have == 4 {
+			f.left = int(f.hdr[0]) | int(f.hdr[1])<<8 | int(f.hdr[2])<<16
+		}
+	}
+	k := min(f.left, len(b)-n)
+	f.left -= k
+	n += k
+	if f.left == 0 {
+		f.have = 0
+		return n, true
+	}
+	return n, false
+}
+
+// feed consumes all of b and reports whether its last byte ended a packet.
+func (f *framer) feed(b []byte) (ended bool) {
+	for len(b) > 0 {
+		n, e := f.next(b)
+		b = b[n:]
+		ended = e
+	}
+	return ended
+}
