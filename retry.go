@@ -328,6 +328,9 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 			policy = e.unknownPolicy()
 		}
 		if e.pool == nil || cl == classPermanent || cl == classUnknown && policy == unknownFail {
+			if uncertain {
+				cl = classUnknown // an earlier attempt may still have landed
+			}
 			return nil, e.fail(c, cl, err)
 		}
 		// Safe to resend: on a fresh connection, whose limits are read anew.
