@@ -56,11 +56,13 @@ type ValueError struct {
 	Err    error  // ErrUnsupportedType, ErrNotFinite, ErrTimeRange, or a driver.Valuer's error
 }
 
+// Error describes the error without any row value.
 func (e *ValueError) Error() string {
 	return "batch: row " + strconv.Itoa(e.Row) + ", column " + strconv.Quote(e.Column) +
 		" (" + e.Type + "): " + trimPrefix(e.Err)
 }
 
+// Unwrap returns the cause, for errors.Is and errors.As.
 func (e *ValueError) Unwrap() error { return e.Err }
 
 // ArityError reports a row with a different number of values than there are
@@ -70,6 +72,7 @@ type ArityError struct {
 	Got, Want int
 }
 
+// Error describes the error without any row value.
 func (e *ArityError) Error() string {
 	return fmt.Sprintf("batch: row %d has %d values, want %d (one per column)", e.Row, e.Got, e.Want)
 }
@@ -93,6 +96,7 @@ type RowTooLargeError struct {
 	Limit int
 }
 
+// Error describes the error without any row value.
 func (e *RowTooLargeError) Error() string {
 	return fmt.Sprintf("batch: row %d needs a %d-byte packet, over the connection's %d-byte limit; raise max_allowed_packet (server) and maxAllowedPacket (driver)",
 		e.Row, e.Size, e.Limit)
@@ -109,11 +113,13 @@ type UnknownOutcomeError struct {
 	Err      error
 }
 
+// Error describes the error without any row value.
 func (e *UnknownOutcomeError) Error() string {
 	return fmt.Sprintf("batch: outcome unknown for rows %d..%d (the statement was sent, no reply came): %v",
 		e.FirstRow, e.FirstRow+e.Rows-1, e.Err)
 }
 
+// Unwrap returns the cause, for errors.Is and errors.As.
 func (e *UnknownOutcomeError) Unwrap() error { return e.Err }
 
 // ChunkError reports a statement the server refused for a reason that
@@ -126,10 +132,12 @@ type ChunkError struct {
 	Err      error
 }
 
+// Error describes the error without any row value.
 func (e *ChunkError) Error() string {
 	return fmt.Sprintf("batch: rows %d..%d: %v", e.FirstRow, e.FirstRow+e.Rows-1, e.Err)
 }
 
+// Unwrap returns the cause, for errors.Is and errors.As.
 func (e *ChunkError) Unwrap() error { return e.Err }
 
 // trimPrefix drops the "batch: " of a wrapped sentinel so messages do not
@@ -160,6 +168,7 @@ type RetryError struct {
 	Err              error
 }
 
+// Error describes the error without any row value.
 func (e *RetryError) Error() string {
 	what := "gave up on"
 	if e.QueryOfDeath {
@@ -170,4 +179,5 @@ func (e *RetryError) Error() string {
 		e.ServerRestarted, e.WaitTimeout, e.MaxAllowedPacket, e.Err)
 }
 
+// Unwrap returns the cause, for errors.Is and errors.As.
 func (e *RetryError) Unwrap() error { return e.Err }

@@ -24,6 +24,7 @@ const (
 	Vitess                // @@version contains "Vitess"
 )
 
+// String returns the flavour's name, e.g. "MariaDB".
 func (f Flavor) String() string {
 	switch f {
 	case MariaDB:
