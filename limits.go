@@ -197,3 +197,19 @@ func parseSQLMode(mode string) (noBackslash, strict bool) {
 	}
 	return noBackslash, strict
 }
+
+// ReadLimits reads the limits of one connection of db (for a pool, one
+// connection taken for the purpose) as Insert would; cfg may be nil, as
+// with WithConfig. Limits.Packet is the largest packet the package would
+// send on it. Other connections of a pool may differ (see Limits).
+func ReadLimits(ctx context.Context, db DB, cfg *mysql.Config) (Limits, error) {
+	if p, ok := db.(pool); ok {
+		conn, err := p.Conn(ctx)
+		if err != nil {
+			return Limits{}, err
+		}
+		defer conn.Close()
+		return discover(ctx, conn, cfg)
+	}
+	return discover(ctx, db, cfg)
+}
