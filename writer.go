@@ -89,7 +89,7 @@ func (w *Writer) Write(ctx context.Context, values ...any) error {
 	}
 	w.n++
 	w.bytes += size
-	if rows := len(w.pending) / w.cols; rows >= w.flushRows() || w.p != nil && w.bytes >= w.p.planSC.maxBytes {
+	if rows := len(w.pending) / w.cols; rows >= w.flushRows() || w.bytes >= w.flushBytes() {
 		return w.setErr(w.queue(ctx))
 	}
 	return nil
@@ -158,6 +158,19 @@ func (w *Writer) queue(ctx context.Context) error {
 	w.base += len(vals) / w.cols
 	w.pending, w.bytes = nil, 0 // the chunks keep the old buffer
 	return w.p.submit(ctx, vals, base)
+}
+
+// flushBytes is how many EXECUTE bytes make a chunk now. Before the first
+// connection's limits are known: MaxBytes, else 16 MiB (MariaDB's default
+// max_allowed_packet), so the first chunk is bounded in bytes too.
+func (w *Writer) flushBytes() int {
+	switch {
+	case w.p != nil:
+		return w.p.planSC.maxBytes
+	case w.e.o.maxBytes > 0:
+		return w.e.o.maxBytes
+	}
+	return 16 << 20
 }
 
 // flushRows is how many rows make a chunk now.

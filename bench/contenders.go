@@ -1,0 +1,178 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/batchsql/batch"
+)
+
+// conns is what a contender writes through: one pool, seen by each library
+// the way its users open it. A fresh one is opened for every benchmark, after
+// the workload's max_allowed_packet is set, since a connection keeps the
+// value it had at connect time.
+type conns struct {
+	db   *sql.DB
+	gorm *gorm.DB
+	sqlx *sqlx.DB
+}
+
+func openConns(ctx context.Context, dsn string) (*conns, error) {
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, err
+	}
+	// Room for every worker of the sweeps, so that no load pays for
+	// reconnecting when database/sql would otherwise close a spare
+	// connection (the default keeps 2 idle).
+	db.SetMaxIdleConns(8)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	g, err := gorm.Open(gormmysql.New(gormmysql.Config{Conn: db}), &gorm.Config{
+		// GORM's default logger prints every statement slower than 200 ms,
+		// values included; it would flood the output and time its own I/O.
+		Logger: logger.Discard,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &conns{db: db, gorm: g, sqlx: sqlx.NewDb(db, "mysql")}, nil
+}
+
+func (c *conns) Close() error { return c.db.Close() }
+
+// A contender loads the first n rows of a workload and returns how many it
+// wrote.
+type contender struct {
+	name string
+	// subset, when non-zero, is the number of rows loaded instead of the
+	// whole workload (single-row INSERTs).
+	subset int
+	load   func(ctx context.Context, c *conns, w *workload, n int) (int64, error)
+}
+
+// batchSize is the statement size of every fixed-size peer: GORM's
+// CreateInBatches, sqlx's slices and the db.Exec loop.
+const batchSize = 1000
+
+// library is github.com/batchsql/batch's Insert with opts.
+func library(name string, opts ...batch.Option) contender {
+	return contender{name: name, load: func(ctx context.Context, c *conns, w *workload, n int) (int64, error) {
+		res, err := batch.Insert(ctx, c.db, batch.Values(w.table, w.columns, w.rows[:n]), opts...)
+		return res.Rows, err
+	}}
+}
+
+var readerSeq atomic.Int64
+
+// loadData is LOAD DATA LOCAL INFILE of the rows encoded on the fly by a
+// reader registered with the driver (no file touches the disk).
+var loadData = contender{name: "loaddata", load: func(ctx context.Context, c *conns, w *workload, n int) (int64, error) {
+	name := fmt.Sprintf("bench%d", readerSeq.Add(1))
+	r := newTSVReader(w.rows[:n])
+	mysql.RegisterReaderHandler(name, func() io.Reader { return r })
+	defer mysql.DeregisterReaderHandler(name)
+	res, err := c.db.ExecContext(ctx, loadDataSQL(name, w.table, w.columns))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}}
+
+// gormBatches is GORM's CreateInBatches(rows, 1000) with GORM's defaults: the
+// batches run in one transaction, each as db.Exec with arguments (PREPARE,
+// EXECUTE and CLOSE: two round trips).
+var gormBatches = contender{name: "gorm-batches1000", load: func(ctx context.Context, c *conns, w *workload, n int) (int64, error) {
+	if n != len(w.rows) {
+		return 0, fmt.Errorf("bench: GORM loads whole workloads only")
+	}
+	res := c.gorm.WithContext(ctx).Table(w.table).CreateInBatches(w.structs, batchSize)
+	return res.RowsAffected, res.Error
+}}
+
+// sqlxNamed is sqlx's NamedExec on slices of 1000 structs, which sqlx expands
+// into one multi-row INSERT with arguments.
+var sqlxNamed = contender{name: "sqlx-named1000", load: func(ctx context.Context, c *conns, w *workload, n int) (int64, error) {
+	names := make([]string, len(w.columns))
+	for i, col := range w.columns {
+		names[i] = ":" + col
+	}
+	q := "INSERT INTO " + quote(w.table) + " (" + quoteList(w.columns) + ") VALUES (" + strings.Join(names, ",") + ")"
+	var written int64
+	for i := 0; i < n; i += batchSize {
+		res, err := c.sqlx.NamedExecContext(ctx, q, w.slice(i, min(i+batchSize, n)))
+		if err != nil {
+			return written, err
+		}
+		k, _ := res.RowsAffected()
+		written += k
+	}
+	return written, nil
+}}
+
+// exec1000 is db.Exec of a fixed 1000-row INSERT with its 1000 x columns
+// arguments: what one writes by hand without a library. Each call prepares,
+// executes and closes the statement.
+var exec1000 = contender{name: "exec1000", load: func(ctx context.Context, c *conns, w *workload, n int) (int64, error) {
+	full := insertSQL(w.table, w.columns, batchSize)
+	args := make([]any, 0, batchSize*len(w.columns))
+	var written int64
+	for i := 0; i < n; i += batchSize {
+		j := min(i+batchSize, n)
+		q := full
+		if j-i != batchSize {
+			q = insertSQL(w.table, w.columns, j-i)
+		}
+		args = args[:0]
+		for _, row := range w.rows[i:j] {
+			args = append(args, row...)
+		}
+		res, err := c.db.ExecContext(ctx, q, args...)
+		if err != nil {
+			return written, err
+		}
+		k, _ := res.RowsAffected()
+		written += k
+	}
+	return written, nil
+}}
+
+// singleRow is one db.Exec per row, in autocommit, on SingleRowSubset rows.
+var singleRow = contender{name: "singlerow-20k", subset: SingleRowSubset, load: func(ctx context.Context, c *conns, w *workload, n int) (int64, error) {
+	q := insertSQL(w.table, w.columns, 1)
+	var written int64
+	for _, row := range w.rows[:n] {
+		if _, err := c.db.ExecContext(ctx, q, row...); err != nil {
+			return written, err
+		}
+		written++
+	}
+	return written, nil
+}}
+
+// insertSQL is INSERT INTO table (columns) VALUES (?,...),... for k rows.
+func insertSQL(table string, columns []string, k int) string {
+	tuple := "(" + strings.Repeat("?,", len(columns)-1) + "?)"
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + quote(table) + " (" + quoteList(columns) + ") VALUES ")
+	for i := 0; i < k; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(tuple)
+	}
+	return b.String()
+}
