@@ -64,8 +64,7 @@ func (e *engine) atomicOnce(ctx context.Context, vals []any, a *attempts) (done 
 				return true, &ChunkError{FirstRow: c.first, Rows: c.rows(), Err: err}
 			}
 			if errors.Is(err, mysql.ErrPktTooLarge) && !s.lim.ClientKnown {
-				e.lowerClientCap(c.size) // the replay splits smaller
-				e.led.packet(min(s.lim.Packet(), max(c.size.Execute, c.size.LargestLong)-1))
+				e.lowerClientCap(c.size, s.lim) // the replay splits smaller
 			}
 			return false, err // not committed: the server rolls it back
 		}

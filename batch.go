@@ -128,13 +128,17 @@ func (e *engine) resize(s *session, c chunk, from, to int) chunk {
 		size: e.enc.chunkSize(c.vals, e.cols, from, to, s.sc.clientMax)}
 }
 
-func (e *engine) lowerClientCap(sz stmtSize) {
+// lowerClientCap lowers the assumed driver limit below the largest packet of
+// a statement the driver refused, and records the lowered packet limit.
+func (e *engine) lowerClientCap(sz stmtSize, lim Limits) {
 	largest := max(sz.Execute, sz.LargestLong)
 	e.mu.Lock()
 	if e.clientCap == 0 || largest-1 < e.clientCap {
 		e.clientCap = largest - 1
 	}
+	limit := min(lim.Packet(), e.clientCap)
 	e.mu.Unlock()
+	e.led.packet(limit)
 }
 
 // text returns the SQL for a statement of k rows, built once per batch.

@@ -308,10 +308,9 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 			// The driver's limit is below the assumed default and nothing was
 			// written: lower our idea of it below this statement's largest
 			// packet and re-split, on the same connection.
-			e.lowerClientCap(c.size)
+			e.lowerClientCap(c.size, s.lim)
 			e.led.retried()
 			s.refresh(e)
-			e.led.packet(s.lim.Packet())
 			e.log.Info("batch: driver refused a packet; lowering the assumed client limit",
 				"first", c.first, "end", c.end, "client_max", s.lim.ClientMaxPacket)
 			c.mayLand = r.dupCheck || uncertain
