@@ -138,14 +138,11 @@ func (p *pipeline) submitTuned(vals []any, base int) error {
 	n := len(vals) / sc.cols
 	for first := 0; first < n; {
 		sc.maxRows = p.tuner.rows()
-		c, err := sc.next(&p.e.enc, vals, first, n, base)
+		c, err := sc.nextAt(&p.e.enc, vals, first, base)
 		if err != nil {
 			return err
 		}
-		first = c.end
-		c.vals = vals[c.first*sc.cols : c.end*sc.cols]
-		c.first += base
-		c.end += base
+		first = c.end - base
 		if err := p.queue(c); err != nil {
 			return err
 		}

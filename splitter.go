@@ -131,17 +131,28 @@ func (sc *splitConfig) tooLarge(s stmtSize, row int) *RowTooLargeError {
 func (sc *splitConfig) split(dst []chunk, enc *encoding, vals []any, base int) ([]chunk, error) {
 	n := len(vals) / sc.cols
 	for first := 0; first < n; {
-		c, err := sc.next(enc, vals, first, n, base)
+		c, err := sc.nextAt(enc, vals, first, base)
 		if err != nil {
 			return dst, err
 		}
-		first = c.end
-		c.vals = vals[c.first*sc.cols : c.end*sc.cols]
-		c.first += base
-		c.end += base
+		first = c.end - base
 		dst = append(dst, c)
 	}
 	return dst, nil
+}
+
+// nextAt is next for the rows of vals, which are input rows base, base+1,
+// ...: the chunk starting at row first of vals, with input positions and its
+// own values.
+func (sc *splitConfig) nextAt(enc *encoding, vals []any, first, base int) (chunk, error) {
+	c, err := sc.next(enc, vals, first, len(vals)/sc.cols, base)
+	if err != nil {
+		return c, err
+	}
+	c.vals = vals[c.first*sc.cols : c.end*sc.cols]
+	c.first += base
+	c.end += base
+	return c, nil
 }
 
 // checkRows returns a *RowTooLargeError for the first row of vals (input
