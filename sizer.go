@@ -2,7 +2,6 @@ package batch
 
 import (
 	"database/sql/driver"
-	"encoding/json"
 	"math"
 	"reflect"
 	"time"
@@ -69,26 +68,10 @@ var (
 // sent as NULL). It refuses what the driver or the server cannot take.
 func normalize(v any, enc *encoding) (any, error) {
 	switch x := v.(type) {
-	case nil, int64, uint64, bool, string:
-		return v, nil
-	case float64:
-		return v, checkFloat(x)
-	case []byte:
-		if x == nil {
-			return nil, nil
-		}
-		return v, nil
-	case time.Time:
-		return v, checkTime(x, enc)
 	case int:
 		return int64(x), nil
 	case int32:
 		return int64(x), nil
-	case json.RawMessage:
-		if x == nil {
-			return nil, nil
-		}
-		return []byte(x), nil
 	case driver.Valuer:
 		rv := reflect.ValueOf(x)
 		if rv.Kind() == reflect.Pointer && rv.IsNil() && rv.Type().Elem().Implements(valuerType) {
@@ -108,8 +91,9 @@ func normalize(v any, enc *encoding) (any, error) {
 	return normalizeReflect(v, enc)
 }
 
-// normalizeReflect handles named types (type ID int64, type Name string, ...)
-// and pointers; it never calls a driver.Valuer.
+// normalizeReflect handles the driver's own types, named types (type ID
+// int64, type Name string, json.RawMessage, ...) and pointers; it never calls
+// a driver.Valuer.
 func normalizeReflect(v any, enc *encoding) (any, error) {
 	switch x := v.(type) {
 	case nil, int64, uint64, bool, string:
