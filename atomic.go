@@ -48,7 +48,7 @@ func (e *engine) atomicOnce(ctx context.Context, vals []any, a *attempts) (done 
 	if err != nil {
 		return classify(err) == classPermanent, err
 	}
-	s.h = tx
+	s.h, s.raw = tx, false // statements belong to the transaction
 	var affected []int64
 	for _, c := range chunks {
 		n, sent, err := s.exec(ctx, c)

@@ -59,7 +59,9 @@ var tableSeq atomic.Int64
 // returns the table's name.
 func newTable(t testing.TB, db *sql.DB, columns string) string {
 	t.Helper()
-	name := fmt.Sprintf("t_%s_%d", sanitize(t.Name()), tableSeq.Add(1))
+	// The process id keeps two test processes sharing a server (two
+	// checkouts, go test of several packages) off each other's tables.
+	name := fmt.Sprintf("t_%s_%d_%d", sanitize(t.Name()), os.Getpid(), tableSeq.Add(1))
 	if len(name) > 60 {
 		name = name[len(name)-60:]
 	}
