@@ -13,7 +13,7 @@ import (
 // written (the server rolls back the open transaction of a lost connection,
 // and a deadlock rolls it back too) replays the whole batch on a fresh
 // connection; a failure of COMMIT itself leaves the outcome unknown.
-func (e *engine) runAtomic(ctx context.Context, vals []any) error {
+func (e *engine) runAtomic(ctx context.Context, vals valueRows) error {
 	a := attempts{policy: e.o.retry, start: time.Now()}
 	for {
 		done, err := e.atomicOnce(ctx, vals, &a)
@@ -24,7 +24,7 @@ func (e *engine) runAtomic(ctx context.Context, vals []any) error {
 		e.log.Warn("batch: atomic batch rolled back; replaying it", "class", classify(err).String(),
 			"errno", errNumber(err), "attempt", a.n+1)
 		if a.exhausted() {
-			return &RetryError{FirstRow: 0, Rows: len(vals) / e.cols, Attempts: a.n + 1, Elapsed: time.Since(a.start), Err: err}
+			return &RetryError{FirstRow: 0, Rows: vals.len(), Attempts: a.n + 1, Elapsed: time.Since(a.start), Err: err}
 		}
 		if werr := a.wait(ctx); werr != nil {
 			return werr
@@ -34,7 +34,7 @@ func (e *engine) runAtomic(ctx context.Context, vals []any) error {
 
 // atomicOnce makes one attempt. done is false when the attempt rolled back
 // cleanly and may be replayed.
-func (e *engine) atomicOnce(ctx context.Context, vals []any, a *attempts) (done bool, err error) {
+func (e *engine) atomicOnce(ctx context.Context, vals valueRows, a *attempts) (done bool, err error) {
 	s, err := e.openRetrying(ctx, a)
 	if err != nil {
 		return true, err
@@ -73,7 +73,7 @@ func (e *engine) atomicOnce(ctx context.Context, vals []any, a *attempts) (done 
 	if err := tx.Commit(); err != nil {
 		switch classify(err) {
 		case classUnknown:
-			all := chunk{first: 0, end: len(vals) / e.cols}
+			all := chunk{first: 0, end: vals.len()}
 			return true, e.fail(all, classUnknown, err)
 		case classPermanent:
 			return true, err

@@ -61,7 +61,7 @@ func write(ctx context.Context, db DB, v verb, rows Rows, opts []Option) (Result
 	if err != nil {
 		return e.led.result(rows.n, start), err
 	}
-	vals, err := rows.flatten(&e.enc)
+	vals, err := rows.normalized(&e.enc)
 	if err != nil || rows.n == 0 {
 		return e.led.result(rows.n, start), err
 	}
@@ -124,8 +124,8 @@ func newEngine(db DB, v verb, table string, cols []string, o *options) (*engine,
 
 // resize returns rows [from, to) of c (relative to c) as a chunk sized for s.
 func (e *engine) resize(s *session, c chunk, from, to int) chunk {
-	return chunk{first: c.first + from, end: c.first + to, vals: c.vals[from*e.cols : to*e.cols],
-		size: e.enc.chunkSize(c.vals, e.cols, from, to, s.sc.clientMax)}
+	return chunk{first: c.first + from, end: c.first + to, vals: c.vals.slice(from, to),
+		size: e.enc.chunkSize(c.vals, from, to, s.sc.clientMax)}
 }
 
 // lowerClientCap lowers the assumed driver limit below the largest packet of

@@ -718,7 +718,7 @@ func TestCaptureNoConfig(t *testing.T) {
 		}
 		var out []stmtSize
 		for i := range chunks {
-			out = append(out, enc.chunkSize(vals, len(cols), i*rowsPer, (i+1)*rowsPer, defaultClientMax))
+			out = append(out, enc.chunkSize(flatRows(vals, len(cols)), i*rowsPer, (i+1)*rowsPer, defaultClientMax))
 		}
 		return out
 	}

@@ -122,7 +122,7 @@ func (t tableInfo) keyHashes(dst []uint64, c chunk, cols int) []uint64 {
 	h := fnv.New64a()
 	var buf [9]byte
 	for r := 0; r < c.rows(); r++ {
-		row := c.vals[r*cols : (r+1)*cols]
+		row := c.vals.row(r)
 	keys:
 		for ki, k := range t.keys {
 			h.Reset()

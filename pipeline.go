@@ -107,7 +107,7 @@ func (e *engine) readInfo(ctx context.Context, s *session, a *attempts) (*sessio
 // and queues them. Every row is checked against the limits before the first
 // chunk is queued. ctx bounds the waiting only; cancelling it stops the
 // pipeline.
-func (p *pipeline) submit(ctx context.Context, vals []any, base int) error {
+func (p *pipeline) submit(ctx context.Context, vals valueRows, base int) error {
 	if err := p.err(); err != nil {
 		return err
 	}
@@ -130,12 +130,12 @@ func (p *pipeline) submit(ctx context.Context, vals []any, base int) error {
 
 // submitTuned plans one chunk at a time, at the row count the tuner asks for
 // now.
-func (p *pipeline) submitTuned(vals []any, base int) error {
+func (p *pipeline) submitTuned(vals valueRows, base int) error {
 	sc := p.planSC
 	if err := sc.checkRows(&p.e.enc, vals, base); err != nil {
 		return err
 	}
-	n := len(vals) / sc.cols
+	n := vals.len()
 	for first := 0; first < n; {
 		sc.maxRows = p.tuner.rows()
 		c, err := sc.nextAt(&p.e.enc, vals, first, base)

@@ -436,7 +436,7 @@ func (e *engine) verify(ctx context.Context, s *session, c chunk) (int, error) {
 		}
 		b.WriteString(tuple)
 		for _, col := range key.cols {
-			args = append(args, c.vals[i*e.cols+col])
+			args = append(args, c.vals.row(i)[col])
 		}
 	}
 	b.WriteByte(')')

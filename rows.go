@@ -22,7 +22,10 @@ type Rows struct {
 	n       int
 	// value returns the value of column j in row i, as the caller wrote it.
 	value func(i, j int) any
-	err   error
+	// values is the caller's [][]any (Values): read in place where every
+	// value of it is already normalized.
+	values [][]any
+	err    error
 }
 
 // Len is the number of rows.
@@ -41,6 +44,7 @@ func Values(table string, columns []string, values [][]any) Rows {
 		table:   table,
 		columns: columns,
 		n:       len(values),
+		values:  values,
 		value: func(i, j int) any {
 			return values[i][j]
 		},
@@ -200,26 +204,68 @@ func (m *structMap) value(v reflect.Value, j int) any {
 	return v.Interface()
 }
 
-// flatten checks every value of r and returns them normalized, row after row
-// (row i, column j at i*len(columns)+j). Each driver.Valuer is called exactly
-// once, here; the result is both sized and sent.
-func (r Rows) flatten(enc *encoding) ([]any, error) {
+// normalized checks every value of r and returns them normalized. Each
+// driver.Valuer is called exactly once, here; the result is both sized and
+// sent. Rows from Values are not copied unless some value needs converting:
+// the returned rows are then the caller's own, read in place, except the rows
+// holding such a value, which get a normalized copy.
+func (r Rows) normalized(enc *encoding) (valueRows, error) {
 	if r.err != nil {
-		return nil, r.err
+		return valueRows{}, r.err
 	}
 	cols := len(r.columns)
-	vals := make([]any, r.n*cols)
-	for i := 0; i < r.n; i++ {
-		for j := 0; j < cols; j++ {
-			v := r.value(i, j)
-			nv, err := normalize(v, enc)
-			if err != nil {
-				return nil, &ValueError{Row: i, Column: r.columns[j], Type: typeName(v), Err: err}
+	if r.values == nil {
+		flat := make([]any, r.n*cols)
+		for i := 0; i < r.n; i++ {
+			if err := r.normalizeRow(flat[i*cols:(i+1)*cols], i, enc); err != nil {
+				return valueRows{}, err
 			}
-			vals[i*cols+j] = nv
+		}
+		return flatRows(flat, cols), nil
+	}
+	out := valueRows{rows: r.values, cols: cols}
+	var copied []any // backing of the rows that needed converting
+	for i, row := range r.values {
+		for j, v := range row {
+			ok, err := isNormal(v, enc)
+			if err != nil {
+				return valueRows{}, r.valueError(i, j, v, err)
+			}
+			if ok {
+				continue
+			}
+			if copied == nil {
+				// From here on out differs from the caller's slice.
+				out.rows = append([][]any(nil), r.values...)
+				copied = make([]any, 0, (r.n-i)*cols)
+			}
+			k := len(copied)
+			copied = copied[:k+cols]
+			out.rows[i] = copied[k : k+cols : k+cols]
+			if err := r.normalizeRow(out.rows[i], i, enc); err != nil {
+				return valueRows{}, err
+			}
+			break
 		}
 	}
-	return vals, nil
+	return out, nil
+}
+
+// normalizeRow normalizes row i of r into dst.
+func (r Rows) normalizeRow(dst []any, i int, enc *encoding) error {
+	for j := range dst {
+		v := r.value(i, j)
+		nv, err := normalize(v, enc)
+		if err != nil {
+			return r.valueError(i, j, v, err)
+		}
+		dst[j] = nv
+	}
+	return nil
+}
+
+func (r Rows) valueError(i, j int, v any, err error) error {
+	return &ValueError{Row: i, Column: r.columns[j], Type: typeName(v), Err: err}
 }
 
 func typeName(v any) string {

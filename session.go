@@ -186,35 +186,46 @@ func (s *session) exec(ctx context.Context, c chunk) (affected int64, sent bool,
 }
 
 // run executes stmt with vals and returns the rows affected.
-func (s *session) run(ctx context.Context, stmt prepared, vals []any) (int64, error) {
+func (s *session) run(ctx context.Context, stmt prepared, vals valueRows) (int64, error) {
+	n := vals.len() * vals.cols
 	if stmt.st != nil {
-		res, err := stmt.st.ExecContext(ctx, vals...)
+		args := make([]any, 0, n)
+		for i := range vals.len() {
+			args = append(args, vals.row(i)...)
+		}
+		res, err := stmt.st.ExecContext(ctx, args...)
 		if err != nil {
 			return 0, err
 		}
 		return res.RowsAffected()
 	}
-	if len(s.args) < len(vals) {
-		s.args = make([]driver.NamedValue, len(vals))
+	if len(s.args) < n {
+		s.args = make([]driver.NamedValue, n)
 		for i := range s.args {
 			s.args[i].Ordinal = i + 1
 		}
 	}
-	args := s.args[:len(vals)]
-	for i, v := range vals {
-		args[i].Value = v
+	args := s.args[:n]
+	for i := range vals.len() {
+		for j, v := range vals.row(i) {
+			args[i*vals.cols+j].Value = v
+		}
 	}
-	defer clear(args) // keep no caller's value alive
-	var n int64
+	defer func() {
+		for i := range args {
+			args[i].Value = nil // keep no caller's value alive
+		}
+	}()
+	var affected int64
 	err := s.conn.Raw(func(any) error {
 		res, err := stmt.ds.(driver.StmtExecContext).ExecContext(ctx, args)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		affected, err = res.RowsAffected()
 		return err
 	})
-	return n, err
+	return affected, err
 }
 
 func (s *session) prepare(ctx context.Context, k int) (prepared, error) {

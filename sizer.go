@@ -91,22 +91,28 @@ func normalize(v any, enc *encoding) (any, error) {
 	return normalizeReflect(v, enc)
 }
 
+// isNormal reports whether v is already normalized: of a type the driver
+// sends as it is. It returns the error normalize would for such a value.
+func isNormal(v any, enc *encoding) (bool, error) {
+	switch x := v.(type) {
+	case nil, int64, uint64, bool, string:
+		return true, nil
+	case float64:
+		return true, checkFloat(x)
+	case []byte:
+		return x != nil, nil // a nil []byte is sent as NULL: normalized to nil
+	case time.Time:
+		return true, checkTime(x, enc)
+	}
+	return false, nil
+}
+
 // normalizeReflect handles the driver's own types, named types (type ID
 // int64, type Name string, json.RawMessage, ...) and pointers; it never calls
 // a driver.Valuer.
 func normalizeReflect(v any, enc *encoding) (any, error) {
-	switch x := v.(type) {
-	case nil, int64, uint64, bool, string:
-		return v, nil
-	case float64:
-		return v, checkFloat(x)
-	case []byte:
-		if x == nil {
-			return nil, nil
-		}
-		return v, nil
-	case time.Time:
-		return v, checkTime(x, enc)
+	if ok, err := isNormal(v, enc); ok || err != nil {
+		return v, err
 	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
@@ -299,20 +305,22 @@ type stmtSize struct {
 func (s stmtSize) Total() int { return s.Execute + s.LongData }
 
 // chunkSize sizes the COM_STMT_EXECUTE (and long data) of one statement
-// carrying rows [first, end) of vals, whose rows have cols values each.
-func (enc *encoding) chunkSize(vals []any, cols, first, end, clientMax int) stmtSize {
-	n := (end - first) * cols
+// carrying rows [first, end) of vals.
+func (enc *encoding) chunkSize(vals valueRows, first, end, clientMax int) stmtSize {
+	n := (end - first) * vals.cols
 	ld := longDataThreshold(clientMax, n)
 	s := stmtSize{Execute: executeOverhead(n)}
-	for _, v := range vals[first*cols : end*cols] {
-		in, long := enc.inlineSize(v, ld)
-		s.Execute += in
-		if long > 0 {
-			p, pay, big := longDataPackets(long, clientMax)
-			s.LongPackets += p
-			s.LongData += pay
-			s.LargestLong = max(s.LargestLong, big)
-			s.LongValueMax = max(s.LongValueMax, long)
+	for i := first; i < end; i++ {
+		for _, v := range vals.row(i) {
+			in, long := enc.inlineSize(v, ld)
+			s.Execute += in
+			if long > 0 {
+				p, pay, big := longDataPackets(long, clientMax)
+				s.LongPackets += p
+				s.LongData += pay
+				s.LargestLong = max(s.LargestLong, big)
+				s.LongValueMax = max(s.LongValueMax, long)
+			}
 		}
 	}
 	return s

@@ -346,7 +346,7 @@ func FuzzSizer(f *testing.F) {
 		fc := conns[int(conf)%len(conns)]
 		n := 1 + int(n16)%fuzzMaxParams
 		vals := fuzzValues(spec, n, fc.max, fc.enc)
-		pred := fc.enc.chunkSize(vals, n, 0, 1, fc.max)
+		pred := fc.enc.chunkSize(flatRows(vals, n), 0, 1, fc.max)
 		fuzzCheck(t, fc, vals, pred)
 	})
 }

@@ -30,11 +30,47 @@ type splitConfig struct {
 	maxBytes  int // the budget for one COM_STMT_EXECUTE payload, <= packet
 }
 
-// chunk is rows [first, end) of the input, their normalized values (row
-// after row) and what sending them costs.
+// valueRows is rows of normalized values, cols of them per row: the
+// caller's own [][]any when every value in it was already of a type the
+// driver sends as is (Values input, the common case: nothing is copied), or
+// one slice holding the values row after row.
+type valueRows struct {
+	flat []any   // when rows is nil
+	rows [][]any // each of len cols
+	cols int
+}
+
+// flatRows views flat, row after row, as rows of cols values.
+func flatRows(flat []any, cols int) valueRows { return valueRows{flat: flat, cols: cols} }
+
+func (v valueRows) len() int {
+	if v.rows != nil {
+		return len(v.rows)
+	}
+	return len(v.flat) / v.cols
+}
+
+// row returns the values of row i.
+func (v valueRows) row(i int) []any {
+	if v.rows != nil {
+		return v.rows[i]
+	}
+	return v.flat[i*v.cols : (i+1)*v.cols]
+}
+
+// slice returns rows [i, j).
+func (v valueRows) slice(i, j int) valueRows {
+	if v.rows != nil {
+		return valueRows{rows: v.rows[i:j:j], cols: v.cols}
+	}
+	return valueRows{flat: v.flat[i*v.cols : j*v.cols : j*v.cols], cols: v.cols}
+}
+
+// chunk is rows [first, end) of the input, their normalized values and what
+// sending them costs.
 type chunk struct {
 	first, end int
-	vals       []any
+	vals       valueRows
 	size       stmtSize
 	keys       []uint64 // key hashes, when workers must keep per-key order
 	// mayLand: an earlier attempt of a chunk holding these rows got no
@@ -63,7 +99,7 @@ func shapeFloor(k, max int) int {
 // values; n rows in all), or a *RowTooLargeError when row first cannot be sent
 // even alone. Row numbers in the result are relative to vals; rowBase (the
 // position of vals in the whole input) is added in errors only.
-func (sc *splitConfig) next(enc *encoding, vals []any, first, n, rowBase int) (chunk, error) {
+func (sc *splitConfig) next(enc *encoding, vals valueRows, first, n, rowBase int) (chunk, error) {
 	kmax := min(sc.maxRows, n-first)
 	// Grow the chunk row by row at the long-data threshold of the largest
 	// candidate, the lowest any candidate has: a smaller chunk has a higher
@@ -73,7 +109,7 @@ func (sc *splitConfig) next(enc *encoding, vals []any, first, n, rowBase int) (c
 	k, sum, long := 0, 0, false
 	for k < kmax {
 		row := 0
-		for _, v := range vals[(first+k)*sc.cols : (first+k+1)*sc.cols] {
+		for _, v := range vals.row(first + k) {
 			in, l := enc.inlineSize(v, ld)
 			row += in
 			long = long || l > 0
@@ -93,7 +129,7 @@ func (sc *splitConfig) next(enc *encoding, vals []any, first, n, rowBase int) (c
 		k = shapeFloor(k, sc.maxRows)
 	}
 	for {
-		size := enc.chunkSize(vals, sc.cols, first, first+k, sc.clientMax)
+		size := enc.chunkSize(vals, first, first+k, sc.clientMax)
 		if sc.fits(size, k) {
 			return chunk{first: first, end: first + k, size: size}, nil
 		}
@@ -128,8 +164,8 @@ func (sc *splitConfig) tooLarge(s stmtSize, row int) *RowTooLargeError {
 // split cuts the rows of vals, which are input rows base, base+1, ..., into
 // chunks, appending them to dst. It stops at the first row that cannot be
 // sent.
-func (sc *splitConfig) split(dst []chunk, enc *encoding, vals []any, base int) ([]chunk, error) {
-	n := len(vals) / sc.cols
+func (sc *splitConfig) split(dst []chunk, enc *encoding, vals valueRows, base int) ([]chunk, error) {
+	n := vals.len()
 	for first := 0; first < n; {
 		c, err := sc.nextAt(enc, vals, first, base)
 		if err != nil {
@@ -144,12 +180,12 @@ func (sc *splitConfig) split(dst []chunk, enc *encoding, vals []any, base int) (
 // nextAt is next for the rows of vals, which are input rows base, base+1,
 // ...: the chunk starting at row first of vals, with input positions and its
 // own values.
-func (sc *splitConfig) nextAt(enc *encoding, vals []any, first, base int) (chunk, error) {
-	c, err := sc.next(enc, vals, first, len(vals)/sc.cols, base)
+func (sc *splitConfig) nextAt(enc *encoding, vals valueRows, first, base int) (chunk, error) {
+	c, err := sc.next(enc, vals, first, vals.len(), base)
 	if err != nil {
 		return c, err
 	}
-	c.vals = vals[c.first*sc.cols : c.end*sc.cols]
+	c.vals = vals.slice(c.first, c.end)
 	c.first += base
 	c.end += base
 	return c, nil
@@ -157,9 +193,9 @@ func (sc *splitConfig) nextAt(enc *encoding, vals []any, first, base int) (chunk
 
 // checkRows returns a *RowTooLargeError for the first row of vals (input
 // rows base, base+1, ...) that cannot be sent even alone.
-func (sc *splitConfig) checkRows(enc *encoding, vals []any, base int) error {
-	for i := 0; i < len(vals)/sc.cols; i++ {
-		if size := enc.chunkSize(vals, sc.cols, i, i+1, sc.clientMax); !sc.fits(size, 1) {
+func (sc *splitConfig) checkRows(enc *encoding, vals valueRows, base int) error {
+	for i := 0; i < vals.len(); i++ {
+		if size := enc.chunkSize(vals, i, i+1, sc.clientMax); !sc.fits(size, 1) {
 			return sc.tooLarge(size, base+i)
 		}
 	}

@@ -68,14 +68,14 @@ func TestSplitProperties(t *testing.T) {
 		if r.IntN(3) == 0 {
 			sc.maxBytes = 1 + r.IntN(packet)
 		}
-		chunks, err := sc.split(nil, &enc, vals, 0)
+		chunks, err := sc.split(nil, &enc, flatRows(vals, cols), 0)
 		next := 0
 		for i, c := range chunks {
 			if c.first != next || c.end <= c.first {
 				t.Fatalf("iter %d: chunk %d is [%d,%d), want it to start at %d", iter, i, c.first, c.end, next)
 			}
 			next = c.end
-			if got := enc.chunkSize(vals, cols, c.first, c.end, clientMax); got != c.size {
+			if got := enc.chunkSize(flatRows(vals, cols), c.first, c.end, clientMax); got != c.size {
 				t.Fatalf("iter %d: chunk %d size %+v, recomputed %+v", iter, i, c.size, got)
 			}
 			if !sc.fits(c.size, c.rows()) {
@@ -99,7 +99,7 @@ func TestSplitProperties(t *testing.T) {
 			if tl.Row != next {
 				t.Fatalf("iter %d: RowTooLargeError.Row = %d, want %d", iter, tl.Row, next)
 			}
-			one := enc.chunkSize(vals, cols, next, next+1, clientMax)
+			one := enc.chunkSize(flatRows(vals, cols), next, next+1, clientMax)
 			if sc.fits(one, 1) {
 				t.Fatalf("iter %d: row %d reported too large but fits alone: %+v", iter, next, one)
 			}
@@ -116,7 +116,7 @@ func TestSplitPrefersTarget(t *testing.T) {
 		vals[i] = int64(i)
 	}
 	sc := splitConfig{cols: 2, packet: 1 << 24, clientMax: 64 << 20, serverMax: 1 << 24, maxRows: 1000, maxBytes: 1 << 24}
-	chunks, err := sc.split(nil, &enc, vals, 0)
+	chunks, err := sc.split(nil, &enc, flatRows(vals, 2), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,12 +138,12 @@ func TestSplitExactLimit(t *testing.T) {
 	for i := range vals {
 		vals[i] = strings.Repeat("a", 100)
 	}
-	exact := enc.chunkSize(vals, 1, 0, 4, 64<<20).Execute
+	exact := enc.chunkSize(flatRows(vals, 1), 0, 4, 64<<20).Execute
 	for _, tt := range []struct {
 		budget, rows int
 	}{{exact, 4}, {exact - 1, 3}, {exact + 100, 4}} {
 		sc := splitConfig{cols: 1, packet: tt.budget, clientMax: 64 << 20, serverMax: 1 << 24, maxRows: 1000, maxBytes: tt.budget}
-		c, err := sc.next(&enc, vals, 0, 10, 0)
+		c, err := sc.next(&enc, flatRows(vals, 1), 0, 10, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,9 +156,9 @@ func TestSplitExactLimit(t *testing.T) {
 func TestSplitRowTooLarge(t *testing.T) {
 	enc := defaultEncoding()
 	vals := []any{"small", strings.Repeat("b", 2000), "small"}
-	size := enc.chunkSize(vals, 1, 1, 2, 1<<20).Execute
+	size := enc.chunkSize(flatRows(vals, 1), 1, 2, 1<<20).Execute
 	sc := splitConfig{cols: 1, packet: size - 1, clientMax: 1 << 20, serverMax: 1 << 20, maxRows: 100, maxBytes: size - 1}
-	_, err := sc.split(nil, &enc, vals, 40)
+	_, err := sc.split(nil, &enc, flatRows(vals, 1), 40)
 	var tl *RowTooLargeError
 	if !errors.As(err, &tl) {
 		t.Fatalf("err = %v, want *RowTooLargeError", err)
@@ -192,20 +192,33 @@ func narrowRows(n int) []any {
 	return vals
 }
 
+// BenchmarkSplit sizes and splits 100k narrow rows, held as Insert holds the
+// rows of Values (the caller's [][]any) and as the Writer holds them (one
+// flat slice).
 func BenchmarkSplit(b *testing.B) {
 	enc := defaultEncoding()
 	const n, cols = 100000, 8
-	vals := narrowRows(n)
-	sc := splitConfig{cols: cols, packet: 16 << 20, clientMax: 64 << 20, serverMax: 16 << 20, maxRows: 1000, maxBytes: 16 << 20}
-	chunks := make([]chunk, 0, 200)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		var err error
-		chunks, err = sc.split(chunks[:0], &enc, vals, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
+	flat := narrowRows(n)
+	rows := make([][]any, n)
+	for i := range rows {
+		rows[i] = flat[i*cols : (i+1)*cols]
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/row")
+	for _, bc := range []struct {
+		name string
+		vals valueRows
+	}{{"rows", valueRows{rows: rows, cols: cols}}, {"flat", flatRows(flat, cols)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			sc := splitConfig{cols: cols, packet: 16 << 20, clientMax: 64 << 20, serverMax: 16 << 20, maxRows: 1000, maxBytes: 16 << 20}
+			chunks := make([]chunk, 0, 200)
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				chunks, err = sc.split(chunks[:0], &enc, bc.vals, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/row")
+		})
+	}
 }

@@ -154,8 +154,8 @@ func (w *Writer) queue(ctx context.Context) error {
 		}
 		w.p = p
 	}
-	vals, base := w.pending, w.base
-	w.base += len(vals) / w.cols
+	vals, base := flatRows(w.pending, w.cols), w.base
+	w.base += vals.len()
 	w.pending, w.bytes = nil, 0 // the chunks keep the old buffer
 	return w.p.submit(ctx, vals, base)
 }
