@@ -13,8 +13,11 @@ import (
 
 // Rows is the input of Insert and Replace: a table, its columns and the rows
 // to write, built by Values or Structs. It holds the caller's slice, not a
-// copy, and reads it only during the call it is given to; since it is a slice
-// it can be checked before anything is sent and replayed after a failure. The
+// copy, and reads it only during the call it is given to (the caller must
+// not change it meanwhile); since it is a slice it can be checked before
+// anything is sent and replayed after a failure. Values of the types the
+// driver sends as they are (int64, uint64, float64, bool, string, []byte,
+// time.Time, nil) are sent from the caller's rows without being copied. The
 // zero Rows has no table and is refused.
 type Rows struct {
 	table   string
