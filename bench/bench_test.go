@@ -45,7 +45,7 @@ var peers = []contender{
 }
 
 func BenchmarkNarrow(b *testing.B) {
-	runAll(b, narrowData, append(peers, singleRow))
+	runAll(b, narrowData, append(peers, handwritten("handwritten-1conn", 1), handwritten("handwritten-2conn", 2), singleRow))
 }
 
 func BenchmarkWide(b *testing.B) { runAll(b, wideData, peers) }

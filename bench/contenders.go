@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
+	"golang.org/x/sync/errgroup"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -175,4 +177,67 @@ func insertSQL(table string, columns []string, k int) string {
 		b.WriteString(tuple)
 	}
 	return b.String()
+}
+
+// handwritten is the fastest load one can write by hand without the
+// library, the reference it is measured against: k connections, each with
+// one 1000-row INSERT prepared once on the driver connection and executed
+// with one reused []driver.NamedValue per chunk (chunk c on connection
+// c % k), the tail through db.Exec. It knows nothing of packet limits:
+// like the other fixed-size peers it fails where 1000 rows do not fit.
+func handwritten(name string, k int) contender {
+	return contender{name: name, load: func(ctx context.Context, c *conns, w *workload, n int) (int64, error) {
+		g, ctx := errgroup.WithContext(ctx)
+		full := n / batchSize
+		var written atomic.Int64
+		for wk := range k {
+			g.Go(func() error {
+				conn, err := c.db.Conn(ctx)
+				if err != nil {
+					return err
+				}
+				defer conn.Close()
+				return conn.Raw(func(dc any) error {
+					st, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, insertSQL(w.table, w.columns, batchSize))
+					if err != nil {
+						return err
+					}
+					defer st.Close()
+					args := make([]driver.NamedValue, batchSize*len(w.columns))
+					for i := range args {
+						args[i].Ordinal = i + 1
+					}
+					for ci := wk; ci < full; ci += k {
+						x := 0
+						for _, row := range w.rows[ci*batchSize : (ci+1)*batchSize] {
+							for _, v := range row {
+								args[x].Value = v
+								x++
+							}
+						}
+						res, err := st.(driver.StmtExecContext).ExecContext(ctx, args)
+						if err != nil {
+							return err
+						}
+						m, _ := res.RowsAffected()
+						written.Add(m)
+					}
+					return nil
+				})
+			})
+		}
+		if err := g.Wait(); err != nil || full*batchSize == n {
+			return written.Load(), err
+		}
+		var args []any
+		for _, row := range w.rows[full*batchSize : n] {
+			args = append(args, row...)
+		}
+		res, err := c.db.ExecContext(ctx, insertSQL(w.table, w.columns, n-full*batchSize), args...)
+		if err != nil {
+			return written.Load(), err
+		}
+		m, _ := res.RowsAffected()
+		return written.Load() + m, nil
+	}}
 }
