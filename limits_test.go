@@ -558,7 +558,9 @@ func TestLimitPlaceholders(t *testing.T) {
 			dsn, rec := limCapturedDSN(t, srv, "", nil)
 			db, cfg := openDSN(t, dsn)
 			table := newTable(t, admin, def)
-			res, err := batch.Insert(ctx, db, batch.Values(table, cols, rows), batch.MaxRows(tt.maxRows), batch.WithConfig(cfg))
+			// MaxBytes above the packet limit: the placeholder cap, not
+			// DefaultBytes, must end these statements (~663 KB each).
+			res, err := batch.Insert(ctx, db, batch.Values(table, cols, rows), batch.MaxRows(tt.maxRows), batch.MaxBytes(1<<30), batch.WithConfig(cfg))
 			if err != nil {
 				t.Fatalf("Insert: %v", err)
 			}
@@ -709,7 +711,8 @@ func TestLimitLowered(t *testing.T) {
 	}
 	// 1152 rows of 9,000-byte values: at 1 MiB (limit 1048575) 116 rows fit,
 	// rounded to 96-row statements of 865,475 bytes (12 of them); at 64 KiB
-	// (limit 65535) 7 rows fit, rounded to 6.
+	// (limit 65535) 7 rows fit, rounded to 6. The loads pass MaxBytes above
+	// the packet limit, so that the limit, not DefaultBytes, sizes them.
 	const n, bytesPerRow, lowLimit = 1152, 9000, 65535
 	rows := make([][]any, n)
 	for i := range rows {
@@ -731,7 +734,7 @@ func TestLimitLowered(t *testing.T) {
 		go func() {
 			defer close(done)
 			res, err = batch.Insert(ctx, db, batch.Values(table, limCols, rows),
-				batch.MaxRows(100000), batch.Workers(workers), batch.WithConfig(cfg), batch.WithLogger(log))
+				batch.MaxRows(100000), batch.MaxBytes(1<<30), batch.Workers(workers), batch.WithConfig(cfg), batch.WithLogger(log))
 		}()
 		// Wait until both workers are in the middle of writing a statement.
 		for i := 0; i < workers; i++ {
@@ -807,7 +810,7 @@ func TestLimitLowered(t *testing.T) {
 		go func() {
 			defer close(done)
 			res, loadErr = batch.Insert(ctx, db, batch.Values(table, limCols, rows),
-				batch.MaxRows(100000), batch.Workers(1), batch.WithConfig(cfg), batch.WithLogger(log))
+				batch.MaxRows(100000), batch.MaxBytes(1<<30), batch.Workers(1), batch.WithConfig(cfg), batch.WithLogger(log))
 		}()
 		// With one worker, once the first three statements are committed
 		// (289 rows with the sentinel) the statement executing is the
