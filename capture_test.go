@@ -794,7 +794,8 @@ func TestCaptureHuge(t *testing.T) {
 			s := capOpen(t, srv.DSN(""), params)
 			table := capTable(t, s.plain, "id BIGINT PRIMARY KEY, v LONGBLOB")
 			// 300 rows of 2 values: LD = 64 MiB/601 = 111,662, so values of
-			// 100,000 bytes are inline and an EXECUTE is about 30 MB.
+			// 100,000 bytes are inline and an EXECUTE is about 30 MB
+			// (MaxBytes above the packet limit, instead of DefaultBytes).
 			const n, per = 360, 300
 			rows := make([][]any, n)
 			for i := range rows {
@@ -802,7 +803,7 @@ func TestCaptureHuge(t *testing.T) {
 			}
 			rows[123][1] = capBytes(20<<20, 5) // long data, one 20 MiB packet
 			rows[310][1] = capBytes(150_000, 6)
-			_, wire, _ := capRun(t, s, Insert, Values(table, []string{"id", "v"}, rows), false, MaxRows(per))
+			_, wire, _ := capRun(t, s, Insert, Values(table, []string{"id", "v"}, rows), false, MaxRows(per), MaxBytes(1<<30))
 			multi := 0
 			for _, ev := range wire {
 				if ev.Cmd == wirecap.ComStmtExecute && ev.Size.Execute > wirecap.MaxFrame {
@@ -819,7 +820,8 @@ func TestCaptureHuge(t *testing.T) {
 
 			// One value per statement and N = 2, so LD = 64 MiB/3: values
 			// of 2^24-1 and 2^24 bytes are inline, with a length of 4 and
-			// 9 bytes, in EXECUTE packets of more than one frame.
+			// 9 bytes, in EXECUTE packets of more than one frame. No
+			// MaxBytes: a single row over DefaultBytes is still sent alone.
 			table = capTable(t, s.plain, "id BIGINT PRIMARY KEY, v LONGBLOB")
 			rows = [][]any{{0, capBytes(1<<24-1, 1)}, {1, capBytes(1<<24, 2)}}
 			_, wire, _ = capRun(t, s, Insert, Values(table, []string{"id", "v"}, rows), false, MaxRows(1))
@@ -896,7 +898,10 @@ func TestHiddenConfigSpecialPasswordLimit(t *testing.T) {
 			c := capOpen(t, user+":"+pw+"@tcp("+srv.Addr()+")/test", "compress=true&maxAllowedPacket=0")
 			table := capTable(t, root, "a LONGBLOB, b LONGBLOB")
 			// N = 2000 values, LD = (S-1)/2001 = 524: all inline. The
-			// EXECUTE is 10 + 250 + 1 + 4000 + sum(3 + len) = S-1.
+			// EXECUTE is 10 + 250 + 1 + 4000 + sum(3 + len) = S-1. MaxBytes
+			// above the packet limit: the packet limit alone, not
+			// DefaultBytes, decides whether the 1000 rows go as one
+			// statement.
 			rows := make([][]any, 1000)
 			for r := range rows {
 				la, lb := 519, 519
@@ -907,7 +912,7 @@ func TestHiddenConfigSpecialPasswordLimit(t *testing.T) {
 			}
 			ctx := context.Background()
 			c.rec.Reset()
-			res, err := Insert(ctx, c.db, Values(table, []string{"a", "b"}, rows), Workers(1), MaxRows(1000), WithConfig(c.cfg))
+			res, err := Insert(ctx, c.db, Values(table, []string{"a", "b"}, rows), Workers(1), MaxRows(1000), MaxBytes(1<<30), WithConfig(c.cfg))
 			if err != nil {
 				t.Fatalf("insert: %v", err)
 			}

@@ -14,8 +14,8 @@
 //     from the same values that are sent.
 //   - splitter.go: rows are cut into chunks, row ranges of the input, under
 //     the connection's packet ceiling and at a faster target below it
-//     (DefaultRows rows per statement), in a few statement shapes so that
-//     prepared statements are reused.
+//     (DefaultRows rows and DefaultBytes bytes per statement), in a few
+//     statement shapes so that prepared statements are reused.
 //   - limits.go: the ceiling is read on every connection the package uses:
 //     max_allowed_packet, net_buffer_length, compression, the driver's own
 //     limit, the 65,535-placeholder cap, the server's flavour and sql_mode.

@@ -562,7 +562,7 @@ func TestFaultProxyCuts(t *testing.T) {
 
 func TestFaultMaxAllowedPacketLowered(t *testing.T) {
 	srv, db := faultServer(t, "--max-allowed-packet=16M")
-	const n, size = 20_000, 2000 // 1000-row chunks of ~2 MB
+	const n, size = 20_000, 2000 // 1000-row chunks of ~2 MB (with MaxBytes above the packet limit)
 	ids := faultIDs(0, n)
 	rows := faultInput(ids, size)
 	for _, tc := range []struct {
@@ -585,7 +585,8 @@ func TestFaultMaxAllowedPacketLowered(t *testing.T) {
 			var err error
 			go func() {
 				defer close(done)
-				res, err = tc.write(context.Background(), db, batch.Values(table, []string{"id", "v"}, rows), batch.WithLogger(log.logger()))
+				res, err = tc.write(context.Background(), db, batch.Values(table, []string{"id", "v"}, rows),
+					batch.MaxBytes(1<<30), batch.WithLogger(log.logger()))
 			}()
 			if !faultWaitRows(t, srv.DSN(""), table, 2000, done) {
 				t.Fatalf("the load ended before 2000 rows were in: err = %v", err)
@@ -1080,10 +1081,11 @@ func TestFaultCallerTxNotRetried(t *testing.T) {
 func TestFaultLateLanding(t *testing.T) {
 	srv, db := faultServer(t, "--max-allowed-packet=16M")
 	const size = 2000
-	// Input: the even ids 0..1998, 1000 rows of ~2 KB, one 2 MB chunk. The
-	// odd ids 1199 and 1201 are in the table before; a transaction holding
-	// the gap between them (SELECT ... WHERE id = 1200 FOR UPDATE) stops the
-	// chunk's statement half-way, at id 1200.
+	// Input: the even ids 0..1998, 1000 rows of ~2 KB, one 2 MB chunk (the
+	// load passes MaxBytes above the packet limit; DefaultBytes would cut
+	// 96-row chunks). The odd ids 1199 and 1201 are in the table before; a
+	// transaction holding the gap between them (SELECT ... WHERE id = 1200
+	// FOR UPDATE) stops the chunk's statement half-way, at id 1200.
 	ids := make([]int64, 1000)
 	for i := range ids {
 		ids[i] = int64(2 * i)
@@ -1139,7 +1141,8 @@ func TestFaultLateLanding(t *testing.T) {
 			var res batch.Result
 			go func() {
 				defer close(done)
-				res, err = batch.Insert(ctx, pdb, batch.Values(table, []string{"id", "v"}, rows), batch.Workers(1), batch.WithLogger(log.logger()))
+				res, err = batch.Insert(ctx, pdb, batch.Values(table, []string{"id", "v"}, rows), batch.MaxBytes(1<<30),
+					batch.Workers(1), batch.WithLogger(log.logger()))
 			}()
 			// Wait for both copies to wait for locks: the first on the gap,
 			// the second on the first's rows. (INNODB_TRX is refreshed only

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/batchsql/batch"
 	"github.com/batchsql/batch/internal/testserver"
@@ -558,7 +559,9 @@ func TestLimitPlaceholders(t *testing.T) {
 			dsn, rec := limCapturedDSN(t, srv, "", nil)
 			db, cfg := openDSN(t, dsn)
 			table := newTable(t, admin, def)
-			res, err := batch.Insert(ctx, db, batch.Values(table, cols, rows), batch.MaxRows(tt.maxRows), batch.WithConfig(cfg))
+			// MaxBytes above the packet limit: the placeholder cap, not
+			// DefaultBytes, must end these statements (~663 KB each).
+			res, err := batch.Insert(ctx, db, batch.Values(table, cols, rows), batch.MaxRows(tt.maxRows), batch.MaxBytes(1<<30), batch.WithConfig(cfg))
 			if err != nil {
 				t.Fatalf("Insert: %v", err)
 			}
@@ -709,7 +712,8 @@ func TestLimitLowered(t *testing.T) {
 	}
 	// 1152 rows of 9,000-byte values: at 1 MiB (limit 1048575) 116 rows fit,
 	// rounded to 96-row statements of 865,475 bytes (12 of them); at 64 KiB
-	// (limit 65535) 7 rows fit, rounded to 6.
+	// (limit 65535) 7 rows fit, rounded to 6. The loads pass MaxBytes above
+	// the packet limit, so that the limit, not DefaultBytes, sizes them.
 	const n, bytesPerRow, lowLimit = 1152, 9000, 65535
 	rows := make([][]any, n)
 	for i := range rows {
@@ -731,7 +735,7 @@ func TestLimitLowered(t *testing.T) {
 		go func() {
 			defer close(done)
 			res, err = batch.Insert(ctx, db, batch.Values(table, limCols, rows),
-				batch.MaxRows(100000), batch.Workers(workers), batch.WithConfig(cfg), batch.WithLogger(log))
+				batch.MaxRows(100000), batch.MaxBytes(1<<30), batch.Workers(workers), batch.WithConfig(cfg), batch.WithLogger(log))
 		}()
 		// Wait until both workers are in the middle of writing a statement.
 		for i := 0; i < workers; i++ {
@@ -807,7 +811,7 @@ func TestLimitLowered(t *testing.T) {
 		go func() {
 			defer close(done)
 			res, loadErr = batch.Insert(ctx, db, batch.Values(table, limCols, rows),
-				batch.MaxRows(100000), batch.Workers(1), batch.WithConfig(cfg), batch.WithLogger(log))
+				batch.MaxRows(100000), batch.MaxBytes(1<<30), batch.Workers(1), batch.WithConfig(cfg), batch.WithLogger(log))
 		}()
 		// With one worker, once the first three statements are committed
 		// (289 rows with the sentinel) the statement executing is the
@@ -1166,4 +1170,172 @@ func TestLimitMaxBytes(t *testing.T) {
 			limCheckTable(t, admin, table, limCols, in)
 		})
 	}
+}
+
+// ---- 6. the default byte budget ----
+
+// limBudgetRow is a row of TestLimitDefaultBytes read back.
+type limBudgetRow struct {
+	ID int64
+	V  []byte
+}
+
+// limBudgetRows returns rows (id, v) as limBudgetRows, for go-cmp.
+func limBudgetRows(rows [][]any) []limBudgetRow {
+	out := make([]limBudgetRow, len(rows))
+	for i, r := range rows {
+		out[i] = limBudgetRow{r[0].(int64), r[1].([]byte)}
+	}
+	return out
+}
+
+// limReadBudgetRows reads table (id, v) sorted by id.
+func limReadBudgetRows(t testing.TB, db *sql.DB, table string) []limBudgetRow {
+	t.Helper()
+	rows, err := db.Query("SELECT id, v FROM `" + table + "` ORDER BY id")
+	if err != nil {
+		t.Fatalf("read %s: %v", table, err)
+	}
+	defer rows.Close()
+	var out []limBudgetRow
+	for rows.Next() {
+		var r limBudgetRow
+		if err := rows.Scan(&r.ID, &r.V); err != nil {
+			t.Fatalf("scan %s: %v", table, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("read %s: %v", table, err)
+	}
+	return out
+}
+
+// TestLimitDefaultBytes checks the default byte budget: without MaxBytes,
+// under a 16 MiB packet limit, no EXECUTE of several rows exceeds
+// DefaultBytes, and a single row larger than DefaultBytes is still sent,
+// alone and inline.
+func TestLimitDefaultBytes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testserver.Private(t, testserver.Options{Args: []string{"--max-allowed-packet=16M"}})
+	admin, _ := openDSN(t, srv.DSN(""))
+	if s := limSessionInt(t, admin, "SELECT @@max_allowed_packet"); s != 16<<20 {
+		t.Fatalf("server has max_allowed_packet=%d, want %d", s, 16<<20)
+	}
+	const packet = 16<<20 - 1 // the driver's default limit is 64 MiB: the server's binds
+	const def = "id BIGINT PRIMARY KEY, v MEDIUMBLOB"
+	row := func(id int64, n int) []any { return []any{id, limPayload(id, n)} }
+
+	// 605 rows of 17,000-byte values. k rows take 11 + ceil(k/4) + 17,015k
+	// bytes (10 + ceil(2k/8) + 1 + 2*2k, then 8 + 3 + 17,000 a row), all
+	// inline: the long-data threshold is at least 64 MiB/2001 = 33,537. 14
+	// rows take 238,225 bytes, within DefaultBytes (253,952); 15 take
+	// 255,240. 14 rounds down to the shape 12, 204,194 bytes: 605 rows are
+	// 50 statements of 12 and one of the last 5 (85,088 bytes). The packet
+	// limit alone would have sent them in one statement of ~10.3 MB.
+	const n, size = 605, 17000
+	rows := make([][]any, n)
+	for i := range rows {
+		rows[i] = row(int64(i), size)
+	}
+	full, last := limExecuteSize(rows[:12]), limExecuteSize(rows[600:])
+	if full != 204194 || last != 85088 || limExecuteSize(rows[:14]) > batch.DefaultBytes || limExecuteSize(rows[:15]) <= batch.DefaultBytes {
+		t.Fatalf("12 rows take %d bytes, 5 take %d, 14 take %d, 15 take %d: the sizes above are wrong",
+			full, last, limExecuteSize(rows[:14]), limExecuteSize(rows[:15]))
+	}
+
+	t.Run("Insert", func(t *testing.T) {
+		dsn, rec := limCapturedDSN(t, srv, "", nil)
+		db, cfg := openDSN(t, dsn)
+		table := newTable(t, admin, def)
+		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.WithConfig(cfg))
+		if err != nil {
+			t.Fatalf("Insert: %v", err)
+		}
+		// Two workers: the EXECUTEs of their connections interleave.
+		execs := limInserts(t, rec)
+		want := append([]int{last}, slices.Repeat([]int{full}, 50)...)
+		if got := slices.Sorted(slices.Values(execs)); !slices.Equal(got, want) {
+			t.Errorf("EXECUTE payloads on the wire (sorted) = %v, want one of %d and 50 of %d", got, last, full)
+		}
+		if res.Chunks != 51 || res.Retries != 0 || res.MaxPacket != packet || res.Bytes != int64(limSum(execs)) || res.Rows != n {
+			t.Errorf("Chunks=%d Retries=%d MaxPacket=%d Bytes=%d Rows=%d, want 51, 0, %d, %d (the wire), %d",
+				res.Chunks, res.Retries, res.MaxPacket, res.Bytes, res.Rows, packet, limSum(execs), n)
+		}
+		if got := slices.Max(execs); got > batch.DefaultBytes {
+			t.Errorf("largest EXECUTE = %d bytes, over DefaultBytes (%d)", got, batch.DefaultBytes)
+		}
+		if diff := cmp.Diff(limBudgetRows(rows), limReadBudgetRows(t, admin, table), byteSlices); diff != "" {
+			t.Errorf("table (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("Writer", func(t *testing.T) {
+		// The Writer hands rows over by DefaultBytes of values before the
+		// first connection's limits are known, and by the connection's
+		// budget afterwards: the statements stay within DefaultBytes too.
+		dsn, rec := limCapturedDSN(t, srv, "", nil)
+		db, cfg := openDSN(t, dsn)
+		table := newTable(t, admin, def)
+		w, err := batch.NewWriter(db, table, limCols, batch.WithConfig(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if err := w.Write(ctx, r...); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+		}
+		res, err := w.Close(ctx)
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		execs := limInserts(t, rec)
+		if got := slices.Max(execs); got > batch.DefaultBytes {
+			t.Errorf("largest EXECUTE = %d bytes, over DefaultBytes (%d)", got, batch.DefaultBytes)
+		}
+		if res.Chunks != len(execs) || res.Retries != 0 || res.Bytes != int64(limSum(execs)) || res.Rows != n {
+			t.Errorf("Chunks=%d Retries=%d Bytes=%d Rows=%d, %d EXECUTEs of %d bytes on the wire: want one EXECUTE a chunk, no retry, Bytes = wire, %d rows",
+				res.Chunks, res.Retries, res.Bytes, res.Rows, len(execs), limSum(execs), n)
+		}
+		if diff := cmp.Diff(limBudgetRows(rows), limReadBudgetRows(t, admin, table), byteSlices); diff != "" {
+			t.Errorf("table (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("RowOverBudget", func(t *testing.T) {
+		// 30 rows, row 12 of 1 MiB. The long-data threshold of a 30-row
+		// statement is 64 MiB/61 = 1,100,145 and that of one row 64 MiB/3,
+		// so the 1 MiB value is inline throughout. Rows 0..11 are a
+		// statement of 12 (row 12 does not fit with them); row 12 alone
+		// is 16 + 8 + 4 + 1,048,576 = 1,048,604 bytes, over DefaultBytes
+		// but within the packet limit: it is sent alone; rows 13..29 are
+		// 12 + 5 as above.
+		in := slices.Clone(rows[:30])
+		in[12] = row(12, 1<<20)
+		big := limExecuteSize(in[12:13])
+		if big != 1048604 {
+			t.Fatalf("the 1 MiB row takes %d bytes, want 1048604", big)
+		}
+		dsn, rec := limCapturedDSN(t, srv, "", nil)
+		db, cfg := openDSN(t, dsn)
+		table := newTable(t, admin, def)
+		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, in), batch.WithConfig(cfg))
+		if err != nil {
+			t.Fatalf("Insert: %v", err)
+		}
+		if got, want := slices.Sorted(slices.Values(limInserts(t, rec))), []int{last, full, full, big}; !slices.Equal(got, want) {
+			t.Errorf("EXECUTE payloads on the wire (sorted) = %v, want %v", got, want)
+		}
+		if long := rec.Commands(wirecap.ComStmtSendLongData); len(long) != 0 {
+			t.Errorf("%d long-data packets, want none (the 1 MiB value is inline)", len(long))
+		}
+		if res.Chunks != 4 || res.Retries != 0 || res.Rows != 30 {
+			t.Errorf("Chunks=%d Retries=%d Rows=%d, want 4, 0, 30", res.Chunks, res.Retries, res.Rows)
+		}
+		if diff := cmp.Diff(limBudgetRows(in), limReadBudgetRows(t, admin, table), byteSlices); diff != "" {
+			t.Errorf("table (-want +got):\n%s", diff)
+		}
+	})
 }

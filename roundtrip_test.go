@@ -34,14 +34,16 @@ import (
 // the driver's loc is America/New_York, so a DATETIME holds New York wall
 // clock and a TIMESTAMP is that wall clock read as +05:30; the values must
 // still come back as the same instants. Every case is one column of a wide
-// table of 2500 rows, written in three statements. The matrix runs with and
+// table of 2500 rows, written in eight statements cut by the default byte
+// budget (DefaultBytes). The matrix runs with and
 // without NO_BACKSLASH_ESCAPES (values travel as parameters of prepared
 // statements, so neither escaping nor its absence may change a byte), and
 // once more without WithConfig (the package then assumes the driver's
 // defaults and must size times conservatively).
 
 const (
-	// rtRows is enough rows for three statements at the default of 1000 rows.
+	// rtRows is enough rows for three statements at the default of 1000 rows
+	// when rows, not bytes, end them.
 	rtRows = 2500
 	// tzParams puts the server session and the driver in different zones,
 	// neither of them UTC.
@@ -380,7 +382,7 @@ func wideRows(cases []rtCase, n int) (columns []string, defs string, rows [][]an
 }
 
 // TestRoundTrip writes every case of the matrix as one column of a wide
-// table, 2500 rows in three statements of the default 1000 rows, and reads
+// table, 2500 rows in statements cut by the default byte budget, and reads
 // each column back.
 func TestRoundTrip(t *testing.T) {
 	ctx := context.Background()
@@ -400,7 +402,21 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Insert: %v", err)
 			}
-			want := batch.Result{Rows: rtRows, RowsAffected: rtRows, Chunks: 3, Written: []batch.Range{{First: 0, End: rtRows}}}
+			// A row has 35 values, ~514 bytes of them inline and 74 of
+			// types and NULL bitmap: ~588 bytes, so ~431 rows fit in
+			// DefaultBytes (248 KiB = 253,952), rounded down to the shape
+			// 384 (the next, 512, would take ~301 KB). At 384 rows the
+			// long-data threshold is 64 MiB/(384*35+1) = 4,992, so the two
+			// 5,000-byte values of "mediumtext long data" (rows i%12 = 10
+			// and 11) still go as long data and cost nothing: 6 statements
+			// of 384 rows (2,304). For the last 196 rows the threshold is
+			// 64 MiB/(196*35+1) = 9,781: those values are inline, ~1,400
+			// bytes a row on average, ~180 rows fit, rounded down to 128
+			// (192 would take over 260 KB); the last 68 rows (~100 KB) are
+			// one more statement. 6 + 1 + 1 = 8. Without WithConfig times
+			// are sized up to 9 bytes larger (~8 bytes a row here), which
+			// moves no boundary.
+			want := batch.Result{Rows: rtRows, RowsAffected: rtRows, Chunks: 8, Written: []batch.Range{{First: 0, End: rtRows}}}
 			if d := cmp.Diff(want, res, ignoreTiming); d != "" {
 				t.Errorf("Result (-want +got):\n%s", d)
 			}
@@ -712,8 +728,18 @@ func TestRoundTripBytesMatchWire(t *testing.T) {
 				t.Fatalf("Insert: %v", err)
 			}
 			wire := w.bytes.Load()
-			if got := w.execute.Load(); got != int64(res.Chunks) || res.Chunks != 3 {
-				t.Errorf("EXECUTE packets on the wire = %d, Result.Chunks = %d, want 3", got, res.Chunks)
+			// 2500 rows cycling through 16 values. At 1000 rows the
+			// long-data threshold is 64 MiB/2001 = 33,537: the 40 KB value
+			// goes as long data and a statement is ~57 KB, under
+			// DefaultBytes (253,952): rows 0..1999 are 2 statements of
+			// 1000. For the last 500 it is 64 MiB/1001 = 67,042: the 40 KB
+			// value is inline (40,003 bytes, one row in 16), and a 16-row
+			// cycle takes ~40.9 KB. 6 cycles (96 rows, ~245.5 KB) and the
+			// 15 small rows of the 7th fit, its 40 KB row does not: 111
+			// rows, rounded down to the shape 96. 500 = 5*96 + 20, so
+			// 2 + 5 + 1 = 8 statements.
+			if got := w.execute.Load(); got != int64(res.Chunks) || res.Chunks != 8 {
+				t.Errorf("EXECUTE packets on the wire = %d, Result.Chunks = %d, want 8", got, res.Chunks)
 			}
 			exact := res.Bytes == wire
 			bound := res.Bytes >= wire

@@ -140,9 +140,9 @@ func (s *session) refresh(e *engine) {
 	e.mu.Unlock()
 	s.alias = s.lim.rowAlias()
 	packet := s.lim.Packet()
-	maxBytes := packet
+	maxBytes := min(packet, DefaultBytes)
 	if e.o.maxBytes > 0 {
-		maxBytes = min(maxBytes, e.o.maxBytes)
+		maxBytes = min(packet, e.o.maxBytes)
 	}
 	s.sc = splitConfig{
 		cols:      e.cols,

@@ -10,7 +10,8 @@ import "math/bits"
 // a chunk (PREPARE, EXECUTE, long data) may exceed it, ever. The target is
 // below it: the number of rows per statement that loads fastest, since bigger
 // statements are not faster (PROTOCOL.md: 4000- and 8000-row statements were
-// slower than 1000-row ones). A chunk stops at whichever comes first.
+// slower than 1000-row ones), and a byte budget for the EXECUTE payload
+// (MaxBytes, else DefaultBytes). A chunk stops at whichever comes first.
 //
 // Each row count is a statement shape, prepared once per connection and
 // reused. When bytes, not rows, end a chunk, its row count is rounded down to

@@ -161,8 +161,9 @@ func (w *Writer) queue(ctx context.Context) error {
 }
 
 // flushBytes is how many EXECUTE bytes make a chunk now. Before the first
-// connection's limits are known: MaxBytes, else 16 MiB (MariaDB's default
-// max_allowed_packet), so the first chunk is bounded in bytes too.
+// connection's limits are known: MaxBytes, else DefaultBytes, the budget a
+// connection's packet limit can only lower, so the first chunk is bounded in
+// bytes too and sized like the next ones.
 func (w *Writer) flushBytes() int {
 	switch {
 	case w.p != nil:
@@ -170,7 +171,7 @@ func (w *Writer) flushBytes() int {
 	case w.e.o.maxBytes > 0:
 		return w.e.o.maxBytes
 	}
-	return 16 << 20
+	return DefaultBytes
 }
 
 // flushRows is how many rows make a chunk now.

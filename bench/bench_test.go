@@ -75,11 +75,11 @@ func BenchmarkNarrowWorkers(b *testing.B) {
 	runAll(b, narrowData, append(cs, loadData))
 }
 
-// BenchmarkWideMaxBytes caps the EXECUTE payload on the wide workload,
-// where the packet limit otherwise sets chunks of 768 rows (~13 MB): the
-// driver keeps its write buffer for packets under 256 KiB only
-// (buffer.go, maxCachedBufSize) and allocates a new one for every larger
-// packet.
+// BenchmarkWideMaxBytes sweeps the EXECUTE budget on the wide workload,
+// where the packet limit alone (the default before DefaultBytes) sets
+// chunks of 768 rows (~13 MB): the driver keeps its write buffer for
+// packets under 256 KiB only (buffer.go, maxCachedBufSize) and allocates a
+// new one for every larger packet.
 func BenchmarkWideMaxBytes(b *testing.B) {
 	runAll(b, wideData, maxBytesSweep(256, 1024, 4096))
 }

@@ -134,8 +134,9 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 	fmt.Fprintln(out, `
 "packet limit" is the largest packet the connection accepts (Result.MaxPacket): the smaller of
 the server's max_allowed_packet - 1 and the driver's maxAllowedPacket. A chunk never exceeds it;
-below it, chunks stop at MaxRows rows (default 1000) or MaxBytes bytes, rounded down to a few
-statement shapes (1, 2, 3, 4, 6, 8, 12, ... rows) so that prepared statements are reused.`)
+below it, chunks stop at MaxRows rows (default 1000) or MaxBytes bytes (default 248 KiB),
+rounded down to a few statement shapes (1, 2, 3, 4, 6, 8, 12, ... rows) so that prepared
+statements are reused.`)
 	return nil
 }
 
