@@ -73,7 +73,7 @@ func write(ctx context.Context, db DB, v verb, rows Rows, opts []Option) (Result
 	if err != nil {
 		return e.led.result(rows.n, start), err
 	}
-	err = p.submit(ctx, vals, 0)
+	_, err = p.submit(ctx, vals, 0, false)
 	if cerr := p.close(ctx); cerr != nil {
 		err = cerr // every error of the pipeline, the one submit saw included
 	}

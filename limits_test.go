@@ -1275,6 +1275,9 @@ func TestLimitDefaultBytes(t *testing.T) {
 		// The Writer hands rows over by DefaultBytes of values before the
 		// first connection's limits are known, and by the connection's
 		// budget afterwards: the statements stay within DefaultBytes too.
+		// A hand-over of 15 rows is planned as 12 + 3, and the 3 stay with
+		// the Writer to start the next chunk, so it sends the statements
+		// Insert sends: 50 of 12 rows and the last 5 at Close.
 		dsn, rec := limCapturedDSN(t, srv, "", nil)
 		db, cfg := openDSN(t, dsn)
 		table := newTable(t, admin, def)
@@ -1294,6 +1297,10 @@ func TestLimitDefaultBytes(t *testing.T) {
 		execs := limInserts(t, rec)
 		if got := slices.Max(execs); got > batch.DefaultBytes {
 			t.Errorf("largest EXECUTE = %d bytes, over DefaultBytes (%d)", got, batch.DefaultBytes)
+		}
+		want := append([]int{last}, slices.Repeat([]int{full}, 50)...)
+		if got := slices.Sorted(slices.Values(execs)); !slices.Equal(got, want) {
+			t.Errorf("EXECUTE payloads on the wire (sorted) = %v, want one of %d and 50 of %d", got, last, full)
 		}
 		if res.Chunks != len(execs) || res.Retries != 0 || res.Bytes != int64(limSum(execs)) || res.Rows != n {
 			t.Errorf("Chunks=%d Retries=%d Bytes=%d Rows=%d, %d EXECUTEs of %d bytes on the wire: want one EXECUTE a chunk, no retry, Bytes = wire, %d rows",

@@ -107,47 +107,60 @@ func (e *engine) readInfo(ctx context.Context, s *session, a *attempts) (*sessio
 // and queues them. Every row is checked against the limits before the first
 // chunk is queued. ctx bounds the waiting only; cancelling it stops the
 // pipeline.
-func (p *pipeline) submit(ctx context.Context, vals valueRows, base int) error {
+//
+// With keepTail, a last chunk that is not full (it ends because vals does,
+// below the target rows) is not queued: the Writer keeps those rows to
+// complete a chunk with the rows written next, instead of sending a short
+// statement per hand-over. It returns how many rows were queued.
+func (p *pipeline) submit(ctx context.Context, vals valueRows, base int, keepTail bool) (int, error) {
 	if err := p.err(); err != nil {
-		return err
+		return 0, err
 	}
 	stop := context.AfterFunc(ctx, func() { p.cancel(context.Cause(ctx)) })
 	defer stop()
 	if p.tuner != nil {
-		return p.submitTuned(vals, base)
+		return p.submitTuned(vals, base, keepTail)
 	}
 	chunks, err := p.planSC.split(nil, &p.e.enc, vals, base)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	if last := len(chunks) - 1; keepTail && last >= 0 && chunks[last].rows() < p.planSC.maxRows {
+		chunks = chunks[:last]
+	}
+	queued := 0
 	for _, c := range chunks {
 		if err := p.queue(c); err != nil {
-			return err
+			return queued, err
 		}
+		queued += c.rows()
 	}
-	return nil
+	return queued, nil
 }
 
 // submitTuned plans one chunk at a time, at the row count the tuner asks for
 // now.
-func (p *pipeline) submitTuned(vals valueRows, base int) error {
+func (p *pipeline) submitTuned(vals valueRows, base int, keepTail bool) (int, error) {
 	sc := p.planSC
 	if err := sc.checkRows(&p.e.enc, vals, base); err != nil {
-		return err
+		return 0, err
 	}
 	n := vals.len()
 	for first := 0; first < n; {
 		sc.maxRows = p.tuner.rows()
 		c, err := sc.nextAt(&p.e.enc, vals, first, base)
 		if err != nil {
-			return err
+			return first, err
+		}
+		if keepTail && c.end-base == n && c.rows() < sc.maxRows {
+			return first, nil
+		}
+		if err := p.queue(c); err != nil {
+			return first, err
 		}
 		first = c.end - base
-		if err := p.queue(c); err != nil {
-			return err
-		}
 	}
-	return nil
+	return n, nil
 }
 
 // queue hands chunk c to the workers, after the chunks in flight that share

@@ -90,7 +90,7 @@ func (w *Writer) Write(ctx context.Context, values ...any) error {
 	w.n++
 	w.bytes += size
 	if rows := len(w.pending) / w.cols; rows >= w.flushRows() || w.bytes >= w.flushBytes() {
-		return w.setErr(w.queue(ctx))
+		return w.setErr(w.queue(ctx, false))
 	}
 	return nil
 }
@@ -112,7 +112,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
-	if err := w.queue(ctx); err != nil {
+	if err := w.queue(ctx, true); err != nil {
 		return w.setErr(err)
 	}
 	if w.p == nil {
@@ -131,7 +131,7 @@ func (w *Writer) Close(ctx context.Context) (Result, error) {
 	w.closed = true
 	err := w.err
 	if err == nil {
-		err = w.queue(ctx)
+		err = w.queue(ctx, true)
 	}
 	if w.p != nil {
 		if perr := w.p.close(ctx); err == nil {
@@ -143,7 +143,8 @@ func (w *Writer) Close(ctx context.Context) (Result, error) {
 }
 
 // queue hands the pending rows to the workers, starting them on first use.
-func (w *Writer) queue(ctx context.Context) error {
+// Unless all, the rows of a last chunk that is not full stay pending.
+func (w *Writer) queue(ctx context.Context, all bool) error {
 	if len(w.pending) == 0 {
 		return nil
 	}
@@ -154,10 +155,21 @@ func (w *Writer) queue(ctx context.Context) error {
 		}
 		w.p = p
 	}
-	vals, base := flatRows(w.pending, w.cols), w.base
-	w.base += vals.len()
-	w.pending, w.bytes = nil, 0 // the chunks keep the old buffer
-	return w.p.submit(ctx, vals, base)
+	vals := flatRows(w.pending, w.cols)
+	queued, err := w.p.submit(ctx, vals, w.base, !all)
+	w.base += queued
+	// The queued chunks keep the old buffer; the rest moves to a new one.
+	rest := w.pending[queued*w.cols:]
+	w.pending, w.bytes = nil, 0
+	if len(rest) > 0 {
+		w.pending = make([]any, 0, max(len(rest), w.flushRows()*w.cols))
+		w.pending = append(w.pending, rest...)
+		for _, v := range rest {
+			in, _ := w.e.enc.inlineSize(v, 1<<62)
+			w.bytes += in
+		}
+	}
+	return err
 }
 
 // flushBytes is how many EXECUTE bytes make a chunk now. Before the first

@@ -81,18 +81,25 @@ func BenchmarkNarrowWorkers(b *testing.B) {
 // packets under 256 KiB only (buffer.go, maxCachedBufSize) and allocates a
 // new one for every larger packet.
 func BenchmarkWideMaxBytes(b *testing.B) {
-	runAll(b, wideData, maxBytesSweep(256, 1024, 4096))
+	runAll(b, wideData, maxBytesSweep(128, 248, 1024, 0))
 }
 
 // BenchmarkManyColsMaxBytes is the same on the 72-column workload, whose
 // 910-row statements (the placeholder cap) make ~660 KB packets.
 func BenchmarkManyColsMaxBytes(b *testing.B) {
-	runAll(b, manyData, maxBytesSweep(256, 1024))
+	runAll(b, manyData, maxBytesSweep(128, 248, 0))
 }
 
+// maxBytesSweep makes one library contender per budget in KiB; 0 stands for
+// MaxBytes(1 GiB), i.e. the packet limit alone, the default before
+// DefaultBytes (248 KiB).
 func maxBytesSweep(kibs ...int) []contender {
 	var cs []contender
 	for _, kib := range kibs {
+		if kib == 0 {
+			cs = append(cs, library("bytes=packet", batch.MaxBytes(1<<30)))
+			continue
+		}
 		cs = append(cs, library(fmt.Sprintf("bytes=%dk", kib), batch.MaxBytes(kib<<10)))
 	}
 	return cs

@@ -152,8 +152,8 @@ func (r report) print(w io.Writer) {
 	}
 	r.sweep(w, "NarrowMaxRows", "MaxRows sweep (narrow, default workers)", "rows=1000")
 	r.sweep(w, "NarrowWorkers", "Workers sweep (narrow, default MaxRows)", "workers=2")
-	r.sweep(w, "WideMaxBytes", "MaxBytes on the wide workload (default: DefaultBytes, 248k)", "")
-	r.sweep(w, "ManyColsMaxBytes", "MaxBytes on the manycols workload (default: DefaultBytes, 248k)", "")
+	r.sweep(w, "WideMaxBytes", "MaxBytes on the wide workload (default: DefaultBytes, 248k)", "bytes=248k")
+	r.sweep(w, "ManyColsMaxBytes", "MaxBytes on the manycols workload (default: DefaultBytes, 248k)", "bytes=248k")
 	r.targets(w)
 }
 
