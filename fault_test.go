@@ -390,6 +390,21 @@ func faultStatus(t testing.TB, db *sql.DB, name string) int64 {
 
 // faultWaitRows waits until table holds at least n rows (read with
 // COUNT(*) on a pool of its own), or the load is done.
+// faultGate returns a WithProgress option that blocks the load's progress
+// report, and so its sending, once rows rows are written, until release is
+// called; reached is closed when it starts blocking.
+func faultGate(rows int64) (opt batch.Option, reached <-chan struct{}, release func()) {
+	r, g := make(chan struct{}), make(chan struct{})
+	var once, rel sync.Once
+	opt = batch.WithProgress(func(p batch.Progress) {
+		if p.Rows >= rows {
+			once.Do(func() { close(r) })
+			<-g
+		}
+	})
+	return opt, r, func() { rel.Do(func() { close(g) }) }
+}
+
 func faultWaitRows(t testing.TB, dsn, table string, n int, done <-chan struct{}) bool {
 	t.Helper()
 	pdb, err := sql.Open("mysql", dsn)
@@ -583,16 +598,25 @@ func TestFaultMaxAllowedPacketLowered(t *testing.T) {
 			done := make(chan struct{})
 			var res batch.Result
 			var err error
+			// The load pauses once 2000 rows are in, until the limit is
+			// lowered and its connections killed: loads this size can
+			// otherwise finish before the faults land.
+			gate, reached, release := faultGate(2000)
+			t.Cleanup(release)
 			go func() {
 				defer close(done)
 				res, err = tc.write(context.Background(), db, batch.Values(table, []string{"id", "v"}, rows),
-					batch.MaxBytes(1<<30), batch.WithLogger(log.logger()))
+					batch.MaxBytes(1<<30), batch.WithLogger(log.logger()), gate)
 			}()
-			if !faultWaitRows(t, srv.DSN(""), table, 2000, done) {
+			select {
+			case <-reached:
+			case <-done:
 				t.Fatalf("the load ended before 2000 rows were in: err = %v", err)
 			}
 			mustExec(t, db, "SET GLOBAL max_allowed_packet = 262144")
 			stop := faultKiller(t, srv.DSN(""), 100*time.Millisecond)
+			time.Sleep(250 * time.Millisecond) // two rounds of kills while the workers wait
+			release()
 			<-done
 			kills := stop()
 			t.Logf("%d kills, %d retries, MaxPacket %d, %v; log:%s", kills, res.Retries, res.MaxPacket, res.Elapsed.Round(time.Millisecond), log.summary())

@@ -10,11 +10,14 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-// DefaultRows is the number of rows per statement when MaxRows is not given.
-// It is a target below the packet ceiling, chosen by benchmark: on a 2-core
-// machine against MariaDB 10.11 (500k rows of 8 columns, ~190 B), statements
-// of 250/500/1000/2000/4000 rows loaded 197k/250k/265k/162k/184k rows/s
-// (bench/RESULTS.md, medians of 6); 1000 was fastest in every full run.
+// DefaultRows is the number of rows per statement when MaxRows is not given,
+// on tables of up to 8 columns; wider tables get 8,000 placeholders' worth
+// (111 rows of 72 columns). It is a target below the packet ceiling, chosen
+// by benchmark: on a 2-core machine against MariaDB 10.11 (500k rows of 8
+// columns, ~190 B; bench/RESULTS.md, medians of 6), statements of
+// 250/500/1000/2000/4000 rows loaded 427k/551k/550k/496k/444k rows/s (2000
+// and 4000 are cut to 1024 rows by DefaultBytes, and were slower still
+// without it); 1000 was the fastest or within 2% of it in every full run.
 const DefaultRows = 1000
 
 // DefaultBytes is the budget for one COM_STMT_EXECUTE payload when MaxBytes
@@ -97,10 +100,10 @@ func OnDuplicateKeyUpdateExcept(key ...string) Option {
 	}
 }
 
-// MaxRows sets the number of rows per statement (default DefaultRows). Fewer
-// are sent when the byte budget (MaxBytes, default DefaultBytes) or the
-// packet limit binds, or when the statement would exceed 65,535
-// placeholders.
+// MaxRows sets the number of rows per statement (default DefaultRows, fewer
+// on tables of more than 8 columns). Fewer are sent when the byte budget
+// (MaxBytes, default DefaultBytes) or the packet limit binds, or when the
+// statement would exceed 65,535 placeholders.
 func MaxRows(n int) Option {
 	return func(o *options) {
 		if n <= 0 {
@@ -158,7 +161,7 @@ func Workers(n int) Option {
 	}
 }
 
-// ChunkTime turns on adaptive chunking: starting from DefaultRows, the rows
+// ChunkTime turns on adaptive chunking: starting from the default rows, the rows
 // per statement are tuned so that one statement takes about d, from the time
 // the last chunks took (as pt-online-schema-change's --chunk-time does). The
 // packet limit, the byte budget (MaxBytes, default DefaultBytes) and MaxRows
@@ -230,12 +233,27 @@ func hidden(cfg *mysql.Config) hiddenConfig {
 	return h
 }
 
-func (o *options) targetRows() int {
+// targetRows is the most rows per statement the options ask for, on a table
+// of cols columns.
+func (o *options) targetRows(cols int) int {
 	switch {
 	case o.maxRows > 0:
 		return o.maxRows
 	case o.chunkTime > 0:
 		return MaxPlaceholders // the tuner decides below the limits
 	}
-	return DefaultRows
+	return defaultRows(cols)
+}
+
+// defaultPlaceholders bounds the default statement in placeholders too:
+// DefaultRows rows up to 8 columns, proportionally fewer beyond. The server's
+// work per statement grows with its placeholders, not its rows: on 100k rows
+// of 72 columns (bench/RESULTS.md), statements of 64/111/128/192/256 rows
+// loaded 124k/139k/134k/120k/116k rows/s, and 1000 rows of 8 columns is
+// the fastest narrow statement.
+const defaultPlaceholders = 8000
+
+// defaultRows is the row target without MaxRows or ChunkTime.
+func defaultRows(cols int) int {
+	return max(1, min(DefaultRows, defaultPlaceholders/cols))
 }

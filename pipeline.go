@@ -64,7 +64,7 @@ func (e *engine) start(ctx context.Context) (*pipeline, error) {
 		}
 	}
 	if e.o.chunkTime > 0 {
-		p.tuner = &tuner{target: e.o.chunkTime, max: s.sc.maxRows, start: min(DefaultRows, s.sc.maxRows)}
+		p.tuner = &tuner{target: e.o.chunkTime, max: s.sc.maxRows, start: min(defaultRows(e.cols), s.sc.maxRows)}
 	}
 	p.work = make(chan chunk, workers)
 	for i := 0; i < workers; i++ {

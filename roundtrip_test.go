@@ -382,8 +382,8 @@ func wideRows(cases []rtCase, n int) (columns []string, defs string, rows [][]an
 }
 
 // TestRoundTrip writes every case of the matrix as one column of a wide
-// table, 2500 rows in statements cut by the default byte budget, and reads
-// each column back.
+// table, 2500 rows in statements cut by the default placeholder target and
+// byte budget, and reads each column back.
 func TestRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	for _, run := range matrixRuns {
@@ -402,21 +402,18 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Insert: %v", err)
 			}
-			// A row has 35 values, ~514 bytes of them inline and 74 of
-			// types and NULL bitmap: ~588 bytes, so ~431 rows fit in
+			// A row has 35 values, so the default target is 8,000/35 = 228
+			// rows. At 228 rows the long-data threshold is 64 MiB/(228*35+1)
+			// = 8,408, so the two 5,000-byte values of "mediumtext long
+			// data" (rows i%12 = 10 and 11) are inline: ~1,400 bytes a row
+			// on average with types and NULL bitmap, ~180 rows fit in
 			// DefaultBytes (248 KiB = 253,952), rounded down to the shape
-			// 384 (the next, 512, would take ~301 KB). At 384 rows the
-			// long-data threshold is 64 MiB/(384*35+1) = 4,992, so the two
-			// 5,000-byte values of "mediumtext long data" (rows i%12 = 10
-			// and 11) still go as long data and cost nothing: 6 statements
-			// of 384 rows (2,304). For the last 196 rows the threshold is
-			// 64 MiB/(196*35+1) = 9,781: those values are inline, ~1,400
-			// bytes a row on average, ~180 rows fit, rounded down to 128
-			// (192 would take over 260 KB); the last 68 rows (~100 KB) are
-			// one more statement. 6 + 1 + 1 = 8. Without WithConfig times
-			// are sized up to 9 bytes larger (~8 bytes a row here), which
-			// moves no boundary.
-			want := batch.Result{Rows: rtRows, RowsAffected: rtRows, Chunks: 8, Written: []batch.Range{{First: 0, End: rtRows}}}
+			// 128 (192 would take over 260 KB); at 128 rows the threshold
+			// is 64 MiB/(128*35+1) = 14,976, still inline. 2,500 rows are 19
+			// statements of 128 and one of the last 68: 20. Without
+			// WithConfig times are sized up to 9 bytes larger (~8 bytes a
+			// row here), which moves no boundary.
+			want := batch.Result{Rows: rtRows, RowsAffected: rtRows, Chunks: 20, Written: []batch.Range{{First: 0, End: rtRows}}}
 			if d := cmp.Diff(want, res, ignoreTiming); d != "" {
 				t.Errorf("Result (-want +got):\n%s", d)
 			}

@@ -149,7 +149,7 @@ func (s *session) refresh(e *engine) {
 		packet:    packet,
 		clientMax: s.lim.ClientMaxPacket,
 		serverMax: s.lim.MaxAllowedPacket,
-		maxRows:   max(1, min(e.o.targetRows(), MaxPlaceholders/e.cols, e.st.maxRowsForPrepare(packet, s.alias))),
+		maxRows:   max(1, min(e.o.targetRows(e.cols), MaxPlaceholders/e.cols, e.st.maxRowsForPrepare(packet, s.alias))),
 		maxBytes:  maxBytes,
 	}
 }

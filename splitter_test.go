@@ -222,3 +222,13 @@ func BenchmarkSplit(b *testing.B) {
 		})
 	}
 }
+
+func TestDefaultRows(t *testing.T) {
+	for _, tc := range []struct{ cols, want int }{
+		{1, 1000}, {8, 1000}, {9, 888}, {35, 228}, {72, 111}, {8000, 1}, {9000, 1},
+	} {
+		if got := defaultRows(tc.cols); got != tc.want {
+			t.Errorf("defaultRows(%d) = %d, want %d", tc.cols, got, tc.want)
+		}
+	}
+}

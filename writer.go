@@ -194,9 +194,9 @@ func (w *Writer) flushRows() int {
 	case w.p != nil:
 		return w.p.planSC.maxRows
 	case w.e.o.chunkTime > 0 && w.e.o.maxRows == 0:
-		return DefaultRows
+		return defaultRows(w.cols)
 	}
-	return w.e.o.targetRows()
+	return w.e.o.targetRows(w.cols)
 }
 
 func (w *Writer) usable() error {

@@ -26,7 +26,7 @@ func main() { exmain.Main("atomic", run) }
 const (
 	table = "atomic_accounts"
 	n     = 5000
-	dup   = 3500 // this row repeats the id of row 10
+	dup   = 3500 // this row repeats the id of row 3010
 )
 
 func run(ctx context.Context, dsn string, out io.Writer) error {
@@ -53,13 +53,14 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 		}
 	}
 
-	// 5,000 accounts, one of which (row 3500) repeats the id of row 10: a
-	// plain INSERT refuses the statement that carries it (error 1062).
+	// 5,000 accounts, one of which (row 3500) repeats the id of row 3010: a
+	// plain INSERT refuses the statement that carries both (error 1062),
+	// whichever statements the two workers send first.
 	rows := make([][]any, n)
 	for i := range rows {
 		rows[i] = []any{i + 1, fmt.Sprintf("owner %d", i+1), 100_00}
 	}
-	rows[dup][0] = 11
+	rows[dup][0] = 3011
 	input := batch.Values(table, []string{"id", "owner", "balance_cents"}, rows)
 
 	// 1. Without Atomic every statement commits on its own (autocommit):
