@@ -248,9 +248,9 @@ func (o *options) targetRows(cols int) int {
 // defaultPlaceholders bounds the default statement in placeholders too:
 // DefaultRows rows up to 8 columns, proportionally fewer beyond. The server's
 // work per statement grows with its placeholders, not its rows: on 100k rows
-// of 72 columns (bench/RESULTS.md), statements of 64/111/128/192/256 rows
-// loaded 124k/139k/134k/120k/116k rows/s, and 1000 rows of 8 columns is
-// the fastest narrow statement.
+// of 72 columns (bench/RESULTS.md, ManyColsMaxRows), statements of
+// 64/111/192/256/910 rows loaded 125k/140k/126k/118k/59k rows/s, and 1000
+// rows of 8 columns is the fastest narrow statement.
 const defaultPlaceholders = 8000
 
 // defaultRows is the row target without MaxRows or ChunkTime.

@@ -84,10 +84,16 @@ func BenchmarkWideMaxBytes(b *testing.B) {
 	runAll(b, wideData, maxBytesSweep(128, 248, 1024, 0))
 }
 
-// BenchmarkManyColsMaxBytes is the same on the 72-column workload, whose
-// 910-row statements (the placeholder cap) make ~660 KB packets.
-func BenchmarkManyColsMaxBytes(b *testing.B) {
-	runAll(b, manyData, maxBytesSweep(128, 248, 0))
+// BenchmarkManyColsMaxRows sweeps the rows per statement on the 72-column
+// workload, where the default is 8,000 placeholders' worth (111 rows), not
+// DefaultRows; 256 is what DefaultBytes alone allows, 910 the placeholder
+// cap.
+func BenchmarkManyColsMaxRows(b *testing.B) {
+	var cs []contender
+	for _, n := range []int{64, 111, 192, 256, 910} {
+		cs = append(cs, library(fmt.Sprintf("rows=%d", n), batch.MaxRows(n), batch.MaxBytes(1<<30)))
+	}
+	runAll(b, manyData, cs)
 }
 
 // maxBytesSweep makes one library contender per budget in KiB; 0 stands for

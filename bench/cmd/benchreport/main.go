@@ -153,7 +153,7 @@ func (r report) print(w io.Writer) {
 	r.sweep(w, "NarrowMaxRows", "MaxRows sweep (narrow, default workers)", "rows=1000")
 	r.sweep(w, "NarrowWorkers", "Workers sweep (narrow, default MaxRows)", "workers=2")
 	r.sweep(w, "WideMaxBytes", "MaxBytes on the wide workload (default: DefaultBytes, 248k)", "bytes=248k")
-	r.sweep(w, "ManyColsMaxBytes", "MaxBytes on the manycols workload (default: DefaultBytes, 248k)", "bytes=248k")
+	r.sweep(w, "ManyColsMaxRows", "MaxRows on the manycols workload (MaxBytes above the packet limit; default: 8,000 placeholders, 111 rows)", "rows=111")
 	r.targets(w)
 }
 
