@@ -4,21 +4,26 @@
 //
 // # The pipeline
 //
-// A call flows through five steps, one file each:
+// A call flows through these steps, one file (or two) each:
 //
 //   - batch.go, rows.go: the input (Values, Structs) is checked once: arity,
 //     types, NaN, time range. Each driver.Valuer is called once and its value
-//     is both sized and sent.
+//     is both sized and sent. Values already of the driver's types are read
+//     in place, never copied.
 //   - sizer.go: the exact payload of every packet the driver will write for a
 //     chunk of rows (COM_STMT_PREPARE, COM_STMT_EXECUTE, long data), computed
 //     from the same values that are sent.
 //   - splitter.go: rows are cut into chunks, row ranges of the input, under
 //     the connection's packet ceiling and at a faster target below it
-//     (DefaultRows rows and DefaultBytes bytes per statement), in a few
+//     (DefaultRows rows, at most 8,000 placeholders and DefaultBytes bytes
+//     per statement), in a few
 //     statement shapes so that prepared statements are reused.
 //   - limits.go: the ceiling is read on every connection the package uses:
 //     max_allowed_packet, net_buffer_length, compression, the driver's own
 //     limit, the 65,535-placeholder cap, the server's flavour and sql_mode.
+//   - session.go, pipeline.go: each worker sends on a connection of its own
+//     (DefaultWorkers), through statements prepared once per connection and
+//     executed on the driver connection with reused arguments.
 //   - retry.go: a failed chunk is classified (not sent, rolled back, unknown,
 //     permanent) and resent on a fresh connection only where that cannot
 //     write a row twice or lose one.
