@@ -138,31 +138,12 @@ func faultHead(ids []int64) []int64 {
 	return ids
 }
 
-type faultRow struct {
-	ID int64
-	V  string
-}
+type faultRow = idRow[string]
 
 // faultRows reads table sorted by id, for go-cmp on small tables.
 func faultRows(t testing.TB, db *sql.DB, table string) []faultRow {
 	t.Helper()
-	rows, err := db.Query("SELECT id, v FROM `" + table + "` ORDER BY id")
-	if err != nil {
-		t.Fatalf("read %s: %v", table, err)
-	}
-	defer rows.Close()
-	var out []faultRow
-	for rows.Next() {
-		var r faultRow
-		if err := rows.Scan(&r.ID, &r.V); err != nil {
-			t.Fatalf("scan %s: %v", table, err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("read %s: %v", table, err)
-	}
-	return out
+	return readIDRows[string](t, db, table)
 }
 
 // faultWantRows is the sorted rows (id, faultValue(id, size)) of ids.

@@ -1175,10 +1175,7 @@ func TestLimitMaxBytes(t *testing.T) {
 // ---- 6. the default byte budget ----
 
 // limBudgetRow is a row of TestLimitDefaultBytes read back.
-type limBudgetRow struct {
-	ID int64
-	V  []byte
-}
+type limBudgetRow = idRow[[]byte]
 
 // limBudgetRows returns rows (id, v) as limBudgetRows, for go-cmp.
 func limBudgetRows(rows [][]any) []limBudgetRow {
@@ -1192,23 +1189,7 @@ func limBudgetRows(rows [][]any) []limBudgetRow {
 // limReadBudgetRows reads table (id, v) sorted by id.
 func limReadBudgetRows(t testing.TB, db *sql.DB, table string) []limBudgetRow {
 	t.Helper()
-	rows, err := db.Query("SELECT id, v FROM `" + table + "` ORDER BY id")
-	if err != nil {
-		t.Fatalf("read %s: %v", table, err)
-	}
-	defer rows.Close()
-	var out []limBudgetRow
-	for rows.Next() {
-		var r limBudgetRow
-		if err := rows.Scan(&r.ID, &r.V); err != nil {
-			t.Fatalf("scan %s: %v", table, err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("read %s: %v", table, err)
-	}
-	return out
+	return readIDRows[[]byte](t, db, table)
 }
 
 // TestLimitDefaultBytes checks the default byte budget: without MaxBytes,

@@ -96,3 +96,31 @@ func countRows(t testing.TB, db *sql.DB, table string) int {
 	}
 	return n
 }
+
+// idRow is one row (id, v) of a test table, for go-cmp.
+type idRow[V any] struct {
+	ID int64
+	V  V
+}
+
+// readIDRows reads table (id, v) sorted by id.
+func readIDRows[V any](t testing.TB, db *sql.DB, table string) []idRow[V] {
+	t.Helper()
+	rows, err := db.Query("SELECT id, v FROM `" + table + "` ORDER BY id")
+	if err != nil {
+		t.Fatalf("read %s: %v", table, err)
+	}
+	defer rows.Close()
+	var out []idRow[V]
+	for rows.Next() {
+		var r idRow[V]
+		if err := rows.Scan(&r.ID, &r.V); err != nil {
+			t.Fatalf("scan %s: %v", table, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("read %s: %v", table, err)
+	}
+	return out
+}
