@@ -269,7 +269,8 @@ func (s *session) prepareText(ctx context.Context, text string) (prepared, error
 				return err
 			}
 			if _, ok := ds.(driver.StmtExecContext); !ok {
-				return ds.Close()
+				ds.Close() // and prepare again through database/sql
+				return nil
 			}
 			p.ds = ds
 			return nil
