@@ -73,7 +73,6 @@ func (w *Writer) Write(ctx context.Context, values ...any) error {
 	if w.pending == nil {
 		w.pending = make([]any, 0, w.flushRows()*w.cols)
 	}
-	size := 0
 	for j, v := range values {
 		nv, err := normalize(v, &w.e.enc)
 		if err != nil {
@@ -83,12 +82,10 @@ func (w *Writer) Write(ctx context.Context, values ...any) error {
 		if b, ok := nv.([]byte); ok {
 			nv = append([]byte(nil), b...)
 		}
-		in, _ := w.e.enc.inlineSize(nv, 1<<62)
-		size += in
 		w.pending = append(w.pending, nv)
 	}
 	w.n++
-	w.bytes += size
+	w.bytes += w.inline(w.pending[len(w.pending)-w.cols:])
 	if rows := len(w.pending) / w.cols; rows >= w.flushRows() || w.bytes >= w.flushBytes() {
 		return w.setErr(w.queue(ctx, false))
 	}
@@ -164,12 +161,21 @@ func (w *Writer) queue(ctx context.Context, all bool) error {
 	if len(rest) > 0 {
 		w.pending = make([]any, 0, max(len(rest), w.flushRows()*w.cols))
 		w.pending = append(w.pending, rest...)
-		for _, v := range rest {
-			in, _ := w.e.enc.inlineSize(v, 1<<62)
-			w.bytes += in
-		}
+		w.bytes = w.inline(rest)
 	}
 	return err
+}
+
+// inline is the EXECUTE bytes of normalized values, all counted inline: the
+// estimate by which the Writer hands rows over (the splitter then sizes them
+// exactly).
+func (w *Writer) inline(vals []any) int {
+	n := 0
+	for _, v := range vals {
+		in, _ := w.e.enc.inlineSize(v, 1<<62)
+		n += in
+	}
+	return n
 }
 
 // flushBytes is how many EXECUTE bytes make a chunk now. Before the first
