@@ -26,8 +26,8 @@ const DefaultRows = 1000
 // write buffer between packets only up to 256 KiB (buffer.go,
 // maxCachedBufSize) and builds every larger EXECUTE in a fresh buffer by
 // append: on 17 KB rows, statements up to the packet limit (768 rows, 13 MB)
-// allocated 512 MB per 85 MB load, and MaxBytes(256 KiB) loaded at 1.59x
-// LOAD DATA against 0.97x, and 27% faster on 72 columns (bench/RESULTS.md).
+// allocated 512 MB per 85 MB load and loaded 20.4k rows/s, 248 KiB
+// statements 30.8k (bench/RESULTS.md, WideMaxBytes; 2.6x LOAD DATA).
 // 248 KiB leaves room for the 4-byte packet header and append's rounding up
 // to whole 8 KiB pages. 1000 narrow rows (~190 B, ~206 KB) stay below it.
 const DefaultBytes = 248 << 10
