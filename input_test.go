@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/batchsql/batch"
+	"github.com/batchsql/batch/internal/testserver"
 )
 
 // These tests give bad input and check that it is refused before anything
@@ -593,4 +594,49 @@ func TestInputNotStrict(t *testing.T) {
 			t.Errorf("table holds %d rows, Result.Rows = %d; want %d", n, res.Rows, len(rows))
 		}
 	})
+}
+
+// TestInputRefusedSetup checks that a connection the server refuses for its
+// setup (account, database, a DSN system variable) fails the call at once,
+// without waiting out the retry budget as a restarting server would be:
+// nothing is retried and every row is reported not sent.
+func TestInputRefusedSetup(t *testing.T) {
+	ctx := context.Background()
+	dsn := testserver.Shared(t)
+	base, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := openDSN(t, dsn)
+	table := newTable(t, admin, "id BIGINT PRIMARY KEY")
+	for _, tc := range []struct {
+		name   string
+		change func(*mysql.Config)
+		errno  uint16
+	}{
+		{"unknown system variable", func(c *mysql.Config) { c.Params = map[string]string{"no_such_variable_xyz": "1"} }, 1193},
+		{"unknown database", func(c *mysql.Config) { c.DBName = "no_such_database_xyz" }, 1049},
+		{"wrong password", func(c *mysql.Config) { c.Passwd = "not-the-password" }, 1045},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := base.Clone()
+			tc.change(cfg)
+			db, err := sql.Open("mysql", cfg.FormatDSN())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			res, err := batch.Insert(ctx, db, batch.Values(table, []string{"id"}, [][]any{{int64(1)}, {int64(2)}}))
+			var me *mysql.MySQLError
+			if !errors.As(err, &me) || me.Number != tc.errno {
+				t.Fatalf("err = %v, want MySQL error %d", err, tc.errno)
+			}
+			if res.Retries != 0 || res.Rows != 0 || len(res.NotSent) != 1 || res.NotSent[0] != (batch.Range{First: 0, End: 2}) {
+				t.Errorf("Retries=%d Rows=%d NotSent=%v, want 0, 0, [[0, 2)]", res.Retries, res.Rows, res.NotSent)
+			}
+		})
+	}
+	if n := countRows(t, admin, table); n != 0 {
+		t.Errorf("table holds %d rows, want 0", n)
+	}
 }

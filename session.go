@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // openRetrying opens a session, waiting out failures that are safe to retry
@@ -16,7 +18,7 @@ func (e *engine) openRetrying(ctx context.Context, a *attempts) (*session, error
 		if err == nil {
 			return s, nil
 		}
-		if e.pool == nil || errors.Is(err, ErrNotStrict) || ctx.Err() != nil || a.exhausted() {
+		if e.pool == nil || errors.Is(err, ErrNotStrict) || refusedSetup(err) || ctx.Err() != nil || a.exhausted() {
 			return nil, err
 		}
 		e.led.retried()
@@ -25,6 +27,34 @@ func (e *engine) openRetrying(ctx context.Context, a *attempts) (*session, error
 			return nil, err
 		}
 	}
+}
+
+// refusedSetup reports whether the server refused what a connection is set
+// up with: the account, the database, a DSN system variable or charset, the
+// access the package's discovery needs. Waiting cannot cure that, unlike a
+// server that is restarting (connection refused, 1053 shutting down) or full
+// (1040 too many connections): those are waited out.
+func refusedSetup(err error) bool {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Number {
+	case 1044, // ER_DBACCESS_DENIED_ERROR
+		1045, // ER_ACCESS_DENIED_ERROR
+		1049, // ER_BAD_DB_ERROR
+		1115, // ER_UNKNOWN_CHARACTER_SET
+		1142, // ER_TABLEACCESS_DENIED_ERROR
+		1193, // ER_UNKNOWN_SYSTEM_VARIABLE
+		1227, // ER_SPECIFIC_ACCESS_DENIED_ERROR
+		1231, // ER_WRONG_VALUE_FOR_VAR
+		1232, // ER_WRONG_TYPE_FOR_VAR
+		1251, // ER_NOT_SUPPORTED_AUTH_MODE
+		1273, // ER_UNKNOWN_COLLATION
+		1698: // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+		return true
+	}
+	return false
 }
 
 // testHooks let the capture tests see each predicted packet size just before
