@@ -44,11 +44,14 @@ func (e *engine) atomicOnce(ctx context.Context, vals valueRows, a *attempts) (d
 	if err != nil {
 		return true, err
 	}
-	tx, err := s.conn.BeginTx(ctx, nil)
-	if err != nil {
+	// The transaction is opened and ended with statements on the pinned
+	// connection rather than a *sql.Tx, so that the chunks go through the
+	// same driver-connection path as outside Atomic. The connection goes back
+	// to the pool only after COMMIT succeeded (discardUnlessClean); on any
+	// other way out it is closed, and the server rolls back what it holds.
+	if _, err := s.conn.ExecContext(ctx, "START TRANSACTION"); err != nil {
 		return classify(err) == classPermanent, err
 	}
-	s.h, s.raw = tx, false // statements belong to the transaction
 	var affected []int64
 	for _, c := range chunks {
 		n, sent, err := s.exec(ctx, c)
@@ -56,7 +59,9 @@ func (e *engine) atomicOnce(ctx context.Context, vals valueRows, a *attempts) (d
 			e.led.sent(c.size.Total())
 		}
 		if err != nil {
-			tx.Rollback()
+			// Roll back now rather than when the server notices the closed
+			// connection, so that a replay does not wait for its locks.
+			s.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 			if ctx.Err() != nil {
 				return true, context.Cause(ctx)
 			}
@@ -70,7 +75,7 @@ func (e *engine) atomicOnce(ctx context.Context, vals valueRows, a *attempts) (d
 		}
 		affected = append(affected, n)
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := s.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		switch classify(err) {
 		case classUnknown:
 			all := chunk{first: 0, end: vals.len()}
