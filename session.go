@@ -77,8 +77,8 @@ type session struct {
 	used  time.Time // when the connection last answered
 	clean bool      // the last use ended well: the connection can be reused
 	// raw is true while statements go straight to the driver connection
-	// through (*sql.Conn).Raw (see prepared); false on a caller's handle or
-	// inside a transaction.
+	// through (*sql.Conn).Raw (see prepared); false on a caller's handle, or
+	// when the driver lacks the context interfaces.
 	raw  bool
 	args []driver.NamedValue // reused arguments of raw statements
 }
