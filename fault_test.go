@@ -67,10 +67,7 @@ func faultIDs(first, n int64) []int64 {
 // values.
 func faultCounts(t testing.TB, db *sql.DB, table string, size int) (count map[int64]int, badValue []int64) {
 	t.Helper()
-	rows, err := db.Query("SELECT id, CRC32(v) FROM `" + table + "`")
-	if err != nil {
-		t.Fatalf("read %s: %v", table, err)
-	}
+	rows := readQuery(t, db, "SELECT id, CRC32(v) FROM `"+table+"`")
 	defer rows.Close()
 	count = map[int64]int{}
 	for rows.Next() {

@@ -3,6 +3,8 @@ package batch_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -90,11 +92,33 @@ func mustExec(t testing.TB, db *sql.DB, query string, args ...any) {
 // countRows returns SELECT COUNT(*) of table.
 func countRows(t testing.TB, db *sql.DB, table string) int {
 	t.Helper()
+	rows := readQuery(t, db, "SELECT COUNT(*) FROM `"+table+"`")
+	defer rows.Close()
 	var n int
-	if err := db.QueryRow("SELECT COUNT(*) FROM `" + table + "`").Scan(&n); err != nil {
+	if !rows.Next() {
+		t.Fatalf("count %s: no row: %v", table, rows.Err())
+	}
+	if err := rows.Scan(&n); err != nil {
 		t.Fatalf("count %s: %v", table, err)
 	}
 	return n
+}
+
+// readQuery runs the read-only query q on db, taking another connection
+// when the one the pool hands out turns out dead: the fault tests kill the
+// pool's idle connections too, and the driver's liveness check can miss a
+// connection the server closed an instant before. Reading again is safe.
+func readQuery(t testing.TB, db *sql.DB, q string) *sql.Rows {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		rows, err := db.Query(q)
+		if err == nil {
+			return rows
+		}
+		if attempt == 3 || !errors.Is(err, mysql.ErrInvalidConn) && !errors.Is(err, driver.ErrBadConn) {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 }
 
 // idRow is one row (id, v) of a test table, for go-cmp.
@@ -106,10 +130,7 @@ type idRow[V any] struct {
 // readIDRows reads table (id, v) sorted by id.
 func readIDRows[V any](t testing.TB, db *sql.DB, table string) []idRow[V] {
 	t.Helper()
-	rows, err := db.Query("SELECT id, v FROM `" + table + "` ORDER BY id")
-	if err != nil {
-		t.Fatalf("read %s: %v", table, err)
-	}
+	rows := readQuery(t, db, "SELECT id, v FROM `"+table+"` ORDER BY id")
 	defer rows.Close()
 	var out []idRow[V]
 	for rows.Next() {
