@@ -360,9 +360,7 @@ func faultStatus(t testing.TB, db *sql.DB, name string) int64 {
 	t.Helper()
 	var k string
 	var v int64
-	if err := db.QueryRow("SHOW GLOBAL STATUS LIKE '"+name+"'").Scan(&k, &v); err != nil {
-		t.Fatalf("status %s: %v", name, err)
-	}
+	readRow(t, db, "SHOW GLOBAL STATUS LIKE '"+name+"'", &k, &v)
 	return v
 }
 

@@ -205,9 +205,7 @@ func limTableDigest(t testing.TB, db *sql.DB, table string, cols []string) limDi
 	t.Helper()
 	var d limDigest
 	q := "SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', CRC32(`" + strings.Join(cols, "`), CRC32(`") + "`)))), 0) FROM `" + table + "`"
-	if err := db.QueryRow(q).Scan(&d.Rows, &d.Sum); err != nil {
-		t.Fatalf("digest of %s: %v", table, err)
-	}
+	readRow(t, db, q, &d.Rows, &d.Sum)
 	return d
 }
 

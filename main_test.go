@@ -92,16 +92,22 @@ func mustExec(t testing.TB, db *sql.DB, query string, args ...any) {
 // countRows returns SELECT COUNT(*) of table.
 func countRows(t testing.TB, db *sql.DB, table string) int {
 	t.Helper()
-	rows := readQuery(t, db, "SELECT COUNT(*) FROM `"+table+"`")
-	defer rows.Close()
 	var n int
-	if !rows.Next() {
-		t.Fatalf("count %s: no row: %v", table, rows.Err())
-	}
-	if err := rows.Scan(&n); err != nil {
-		t.Fatalf("count %s: %v", table, err)
-	}
+	readRow(t, db, "SELECT COUNT(*) FROM `"+table+"`", &n)
 	return n
+}
+
+// readRow scans the one row of the read-only query q (see readQuery).
+func readRow(t testing.TB, db *sql.DB, q string, dest ...any) {
+	t.Helper()
+	rows := readQuery(t, db, q)
+	defer rows.Close()
+	if !rows.Next() {
+		t.Fatalf("%s: no row: %v", q, rows.Err())
+	}
+	if err := rows.Scan(dest...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
 }
 
 // readQuery runs the read-only query q on db, taking another connection
