@@ -404,6 +404,17 @@ func faultWaitRows(t testing.TB, dsn, table string, n int, done <-chan struct{})
 
 const faultKeyed = "id BIGINT NOT NULL PRIMARY KEY, v VARCHAR(255) NOT NULL"
 
+// faultWrites are the two loads into a table keyed by id whose lost replies
+// the package settles without duplicates: REPLACE (resent) and a plain
+// INSERT (looked up by key).
+var faultWrites = []struct {
+	name  string
+	write func(context.Context, batch.DB, batch.Rows, ...batch.Option) (batch.Result, error)
+}{
+	{"Replace", batch.Replace},
+	{"KeyedInsert", batch.Insert},
+}
+
 // ---- 1. connections killed every 50 ms ----
 
 func TestFaultKillConnections(t *testing.T) {
@@ -411,13 +422,7 @@ func TestFaultKillConnections(t *testing.T) {
 	const n = 200_000
 	ids := faultIDs(0, n)
 	rows := faultInput(ids, 24)
-	for _, tc := range []struct {
-		name  string
-		write func(context.Context, batch.DB, batch.Rows, ...batch.Option) (batch.Result, error)
-	}{
-		{"Replace", batch.Replace},
-		{"KeyedInsert", batch.Insert},
-	} {
+	for _, tc := range faultWrites {
 		t.Run(tc.name, func(t *testing.T) {
 			table := newTable(t, db, faultKeyed)
 			log := &faultLog{}
@@ -447,26 +452,16 @@ func TestFaultServerRestart(t *testing.T) {
 	const n = 200_000
 	ids := faultIDs(0, n)
 	rows := faultInput(ids, 24)
-	for _, tc := range []struct {
-		name  string
-		write func(context.Context, batch.DB, batch.Rows, ...batch.Option) (batch.Result, error)
-	}{
-		{"Replace", batch.Replace},
-		{"KeyedInsert", batch.Insert},
-	} {
+	for _, tc := range faultWrites {
 		t.Run(tc.name, func(t *testing.T) {
 			table := newTable(t, db, faultKeyed)
 			log := &faultLog{}
 			oldPID := srv.PID()
-			done := make(chan struct{})
-			var res batch.Result
-			var err error
-			go func() {
-				defer close(done)
-				res, err = tc.write(context.Background(), db, batch.Values(table, []string{"id", "v"}, rows), batch.WithLogger(log.logger()))
-			}()
-			if !faultWaitRows(t, srv.DSN(""), table, n/5, done) {
-				t.Fatalf("the load ended before %d rows were in: err = %v", n/5, err)
+			load := startLoad(func() (batch.Result, error) {
+				return tc.write(context.Background(), db, batch.Values(table, []string{"id", "v"}, rows), batch.WithLogger(log.logger()))
+			})
+			if !faultWaitRows(t, srv.DSN(""), table, n/5, load.done) {
+				t.Fatalf("the load ended before %d rows were in: err = %v", n/5, load.err)
 			}
 			if kerr := srv.Kill(); kerr != nil {
 				t.Fatalf("kill: %v", kerr)
@@ -478,7 +473,7 @@ func TestFaultServerRestart(t *testing.T) {
 				t.Fatalf("restart: %v", rerr)
 			}
 			newPID := srv.PID()
-			<-done
+			res, err := load.wait()
 			t.Logf("server pid %d -> %d, %d retries, %v; log:%s", oldPID, newPID, res.Retries, res.Elapsed.Round(time.Millisecond), log.summary())
 			var re *batch.RetryError
 			if errors.As(err, &re) {
@@ -506,13 +501,7 @@ func TestFaultProxyCuts(t *testing.T) {
 	const n = 200_000
 	ids := faultIDs(0, n)
 	rows := faultInput(ids, 24)
-	for _, tc := range []struct {
-		name  string
-		write func(context.Context, batch.DB, batch.Rows, ...batch.Option) (batch.Result, error)
-	}{
-		{"Replace", batch.Replace},
-		{"KeyedInsert", batch.Insert},
-	} {
+	for _, tc := range faultWrites {
 		t.Run(tc.name, func(t *testing.T) {
 			table := newTable(t, db, faultKeyed)
 			seed := rand.Uint64()
@@ -556,13 +545,7 @@ func TestFaultMaxAllowedPacketLowered(t *testing.T) {
 	const n, size = 20_000, 2000 // 1000-row chunks of ~2 MB (with MaxBytes above the packet limit)
 	ids := faultIDs(0, n)
 	rows := faultInput(ids, size)
-	for _, tc := range []struct {
-		name  string
-		write func(context.Context, batch.DB, batch.Rows, ...batch.Option) (batch.Result, error)
-	}{
-		{"Replace", batch.Replace},
-		{"KeyedInsert", batch.Insert},
-	} {
+	for _, tc := range faultWrites {
 		t.Run(tc.name, func(t *testing.T) {
 			mustExec(t, db, "SET GLOBAL max_allowed_packet = 16777216")
 			// A pool of its own: the shared one may keep idle connections
@@ -571,29 +554,25 @@ func TestFaultMaxAllowedPacketLowered(t *testing.T) {
 			db, _ := openDSN(t, srv.DSN(""))
 			table := newTable(t, db, "id BIGINT NOT NULL PRIMARY KEY, v VARCHAR(4000) NOT NULL")
 			log := &faultLog{}
-			done := make(chan struct{})
-			var res batch.Result
-			var err error
 			// The load pauses once 2000 rows are in, until the limit is
 			// lowered and its connections killed: loads this size can
 			// otherwise finish before the faults land.
 			gate, reached, release := faultGate(2000)
 			t.Cleanup(release)
-			go func() {
-				defer close(done)
-				res, err = tc.write(context.Background(), db, batch.Values(table, []string{"id", "v"}, rows),
+			load := startLoad(func() (batch.Result, error) {
+				return tc.write(context.Background(), db, batch.Values(table, []string{"id", "v"}, rows),
 					batch.MaxBytes(1<<30), batch.WithLogger(log.logger()), gate)
-			}()
+			})
 			select {
 			case <-reached:
-			case <-done:
-				t.Fatalf("the load ended before 2000 rows were in: err = %v", err)
+			case <-load.done:
+				t.Fatalf("the load ended before 2000 rows were in: err = %v", load.err)
 			}
 			mustExec(t, db, "SET GLOBAL max_allowed_packet = 262144")
 			stop := faultKiller(t, srv.DSN(""), 100*time.Millisecond)
 			time.Sleep(250 * time.Millisecond) // two rounds of kills while the workers wait
 			release()
-			<-done
+			res, err := load.wait()
 			kills := stop()
 			t.Logf("%d kills, %d retries, MaxPacket %d, %v; log:%s", kills, res.Retries, res.MaxPacket, res.Elapsed.Round(time.Millisecond), log.summary())
 			if err != nil {
@@ -658,20 +637,16 @@ func TestFaultKillNoUniqueKey(t *testing.T) {
 	ids := faultIDs(0, n)
 	table := newTable(t, db, "id BIGINT NOT NULL, v VARCHAR(255) NOT NULL, KEY (id)")
 	log := &faultLog{}
-	done := make(chan struct{})
-	var res batch.Result
-	var err error
-	go func() {
-		defer close(done)
-		res, err = batch.Insert(context.Background(), db, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)), batch.WithLogger(log.logger()))
-	}()
+	load := startLoad(func() (batch.Result, error) {
+		return batch.Insert(context.Background(), db, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)), batch.WithLogger(log.logger()))
+	})
 	// Kill once some rows are in, so that Written, Unknown and NotSent are
 	// all likely to be non-empty.
-	if !faultWaitRows(t, srv.DSN(""), table, n/10, done) {
-		t.Fatalf("the load ended before %d rows were in: err = %v", n/10, err)
+	if !faultWaitRows(t, srv.DSN(""), table, n/10, load.done) {
+		t.Fatalf("the load ended before %d rows were in: err = %v", n/10, load.err)
 	}
 	stop := faultKiller(t, srv.DSN(""), 50*time.Millisecond)
-	<-done
+	res, err := load.wait()
 	kills := stop()
 	t.Logf("%d kills, %d retries, %d rows written, Unknown %v; err = %v; log:%s", kills, res.Retries, res.Rows, res.Unknown, err, log.summary())
 	if kills == 0 {
@@ -819,21 +794,17 @@ func TestFaultCancel(t *testing.T) {
 	table := newTable(t, db, faultKeyed)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan struct{})
-	var res batch.Result
-	var err error
 	var returned time.Time
-	go func() {
-		defer close(done)
-		res, err = batch.Insert(ctx, db, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)))
-		returned = time.Now()
-	}()
-	if !faultWaitRows(t, srv.DSN(""), table, n/10, done) {
-		t.Fatalf("the load ended before %d rows were in: err = %v", n/10, err)
+	load := startLoad(func() (batch.Result, error) {
+		defer func() { returned = time.Now() }()
+		return batch.Insert(ctx, db, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)))
+	})
+	if !faultWaitRows(t, srv.DSN(""), table, n/10, load.done) {
+		t.Fatalf("the load ended before %d rows were in: err = %v", n/10, load.err)
 	}
 	cancelled := time.Now()
 	cancel()
-	<-done
+	res, err := load.wait()
 	took := returned.Sub(cancelled)
 	t.Logf("returned %v after cancel; %d rows written; err = %v", took, res.Rows, err)
 	if took > 2*time.Second {
@@ -1008,18 +979,14 @@ func TestFaultCallerTxNotRetried(t *testing.T) {
 		}
 		deadlocks, executes := faultStatus(t, db, "Innodb_deadlocks"), faultStatus(t, db, "Com_stmt_execute")
 		log := &faultLog{}
-		done := make(chan struct{})
-		var res batch.Result
-		var err error
-		go func() {
-			defer close(done)
-			res, err = batch.Replace(context.Background(), tx, batch.Values(table, []string{"id", "v"}, batchRows), batch.WithLogger(log.logger()))
-		}()
-		waitLockWait(t, txID, done)
+		load := startLoad(func() (batch.Result, error) {
+			return batch.Replace(context.Background(), tx, batch.Values(table, []string{"id", "v"}, batchRows), batch.WithLogger(log.logger()))
+		})
+		waitLockWait(t, txID, load.done)
 		if _, oerr := other.ExecContext(context.Background(), "UPDATE `"+table+"` SET v = 'other' WHERE id = 1"); oerr != nil {
 			t.Fatalf("the other transaction: %v (it should have won the deadlock)", oerr)
 		}
-		<-done
+		res, err := load.wait()
 		deadlocks = faultStatus(t, db, "Innodb_deadlocks") - deadlocks
 		executes = faultStatus(t, db, "Com_stmt_execute") - executes
 		t.Logf("err = %v; %d deadlocks, %d executes; log:%s", err, deadlocks, executes, log.summary())
@@ -1045,16 +1012,12 @@ func TestFaultCallerTxNotRetried(t *testing.T) {
 		txID := connID(t, tx)
 		executes := faultStatus(t, db, "Com_stmt_execute")
 		log := &faultLog{}
-		done := make(chan struct{})
-		var res batch.Result
-		var err error
-		go func() {
-			defer close(done)
-			res, err = batch.Replace(context.Background(), tx, batch.Values(table, []string{"id", "v"}, batchRows), batch.WithLogger(log.logger()))
-		}()
-		waitLockWait(t, txID, done)
+		load := startLoad(func() (batch.Result, error) {
+			return batch.Replace(context.Background(), tx, batch.Values(table, []string{"id", "v"}, batchRows), batch.WithLogger(log.logger()))
+		})
+		waitLockWait(t, txID, load.done)
 		mustExec(t, db, fmt.Sprintf("KILL CONNECTION %d", txID))
-		<-done
+		res, err := load.wait()
 		executes = faultStatus(t, db, "Com_stmt_execute") - executes
 		t.Logf("err = %v; %d executes; Unknown %v; log:%s", err, executes, res.Unknown, log.summary())
 		if err == nil {
@@ -1137,21 +1100,18 @@ func TestFaultLateLanding(t *testing.T) {
 				mustExec(t, db, "SET GLOBAL max_allowed_packet = 262144")
 			}
 			log := &faultLog{}
-			done := make(chan struct{})
-			var res batch.Result
-			go func() {
-				defer close(done)
-				res, err = batch.Insert(ctx, pdb, batch.Values(table, []string{"id", "v"}, rows), batch.MaxBytes(1<<30),
+			load := startLoad(func() (batch.Result, error) {
+				return batch.Insert(ctx, pdb, batch.Values(table, []string{"id", "v"}, rows), batch.MaxBytes(1<<30),
 					batch.Workers(1), batch.WithLogger(log.logger()))
-			}()
+			})
 			// Wait for both copies to wait for locks: the first on the gap,
 			// the second on the first's rows. (INNODB_TRX is refreshed only
 			// when last read over 100 ms ago.)
 			waiting := 0
 			for deadline := time.Now().Add(20 * time.Second); waiting < 2 && time.Now().Before(deadline); {
 				select {
-				case <-done:
-					t.Fatalf("the load ended before the lock was released: err = %v; log:%s", err, log.summary())
+				case <-load.done:
+					t.Fatalf("the load ended before the lock was released: err = %v; log:%s", load.err, log.summary())
 				case <-time.After(200 * time.Millisecond):
 				}
 				db.QueryRow("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'").Scan(&waiting)
@@ -1160,7 +1120,7 @@ func TestFaultLateLanding(t *testing.T) {
 				t.Fatalf("%d transactions wait for locks, want 2 (the lost copy and the resent one); cuts %v; log:%s", waiting, proxy.Cuts(), log.summary())
 			}
 			release()
-			<-done
+			res, err := load.wait()
 			t.Logf("cuts %v, %d retries, Written %v, NotSent %v; err = %v; log:%s", proxy.Cuts(), res.Retries, res.Written, res.NotSent, err, log.summary())
 			if len(proxy.Cuts()) != 1 {
 				t.Errorf("cuts = %v, want 1", proxy.Cuts())

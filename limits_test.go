@@ -727,20 +727,16 @@ func TestLimitLowered(t *testing.T) {
 		db, cfg := openDSN(t, dsn)
 		table := newTable(t, admin, limTable)
 		log, logs := newLimLog()
-		var res batch.Result
-		var err error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			res, err = batch.Insert(ctx, db, batch.Values(table, limCols, rows),
+		load := startLoad(func() (batch.Result, error) {
+			return batch.Insert(ctx, db, batch.Values(table, limCols, rows),
 				batch.MaxRows(100000), batch.MaxBytes(1<<30), batch.Workers(workers), batch.WithConfig(cfg), batch.WithLogger(log))
-		}()
+		})
 		// Wait until both workers are in the middle of writing a statement.
 		for i := 0; i < workers; i++ {
 			select {
 			case <-gate.held:
-			case <-done:
-				t.Fatalf("the load ended before the fault (err %v)\n%s", err, logs)
+			case <-load.done:
+				t.Fatalf("the load ended before the fault (err %v)\n%s", load.err, logs)
 			case <-time.After(30 * time.Second):
 				t.Fatalf("only %d of %d connections reached a held write\n%s", i, workers, logs)
 			}
@@ -749,7 +745,7 @@ func TestLimitLowered(t *testing.T) {
 		setGlobal(t, 65536)
 		killed := limKillAllBut(t, ctx, adminConn)
 		gate.open()
-		<-done
+		res, err := load.wait()
 		t.Logf("killed %v; Result: Chunks=%d Retries=%d MaxPacket=%d", killed, res.Chunks, res.Retries, res.MaxPacket)
 		if err != nil {
 			t.Fatalf("Insert: %v\n%s", err, logs)
@@ -803,14 +799,10 @@ func TestLimitLowered(t *testing.T) {
 			t.Fatal(err)
 		}
 		log, logs := newLimLog()
-		var res batch.Result
-		var loadErr error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			res, loadErr = batch.Insert(ctx, db, batch.Values(table, limCols, rows),
+		load := startLoad(func() (batch.Result, error) {
+			return batch.Insert(ctx, db, batch.Values(table, limCols, rows),
 				batch.MaxRows(100000), batch.MaxBytes(1<<30), batch.Workers(1), batch.WithConfig(cfg), batch.WithLogger(log))
-		}()
+		})
 		// With one worker, once the first three statements are committed
 		// (289 rows with the sentinel) the statement executing is the
 		// fourth, which cannot get past the locked row.
@@ -828,8 +820,8 @@ func TestLimitLowered(t *testing.T) {
 				break
 			}
 			select {
-			case <-done:
-				t.Fatalf("the load ended before the fault: %v\n%s", loadErr, logs)
+			case <-load.done:
+				t.Fatalf("the load ended before the fault: %v\n%s", load.err, logs)
 			default:
 			}
 			if time.Now().After(deadline) {
@@ -852,7 +844,7 @@ func TestLimitLowered(t *testing.T) {
 		if err := tx.Rollback(); err != nil {
 			t.Fatal(err)
 		}
-		<-done
+		res, loadErr := load.wait()
 		mustExec(t, admin, "DELETE FROM `"+table+"` WHERE id = -1")
 		t.Logf("killed %d; Result: Chunks=%d Retries=%d MaxPacket=%d Unknown=%v", victim, res.Chunks, res.Retries, res.MaxPacket, res.Unknown)
 		// Whatever the library decides, its Result must be exact.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/batchsql/batch"
 	"github.com/batchsql/batch/internal/testserver"
 )
 
@@ -150,4 +151,27 @@ func readIDRows[V any](t testing.TB, db *sql.DB, table string) []idRow[V] {
 		t.Fatalf("read %s: %v", table, err)
 	}
 	return out
+}
+
+// bgLoad is a load running in the background while a test injects faults.
+type bgLoad struct {
+	done chan struct{} // closed when the load has returned
+	res  batch.Result  // valid once done is closed
+	err  error
+}
+
+// startLoad runs load in a goroutine of its own.
+func startLoad(load func() (batch.Result, error)) *bgLoad {
+	l := &bgLoad{done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		l.res, l.err = load()
+	}()
+	return l
+}
+
+// wait waits for the load to return and returns what it returned.
+func (l *bgLoad) wait() (batch.Result, error) {
+	<-l.done
+	return l.res, l.err
 }
