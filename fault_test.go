@@ -1148,3 +1148,132 @@ func TestFaultLateLanding(t *testing.T) {
 		})
 	}
 }
+
+// ---- 8b. stopped while a statement waits for a lock ----
+
+// TestFaultStopLockWait stops a load while one of its statements waits for
+// a row lock that outlasts the grace period: the caller cancels, or another
+// chunk fails (a duplicate key the test commits meanwhile). Insert must
+// return soon after the grace period; the waiting chunk must be settled
+// (stopped on the server, looked up: not written), the table must hold
+// exactly the rows reported written once the lock is gone, and every
+// connection must go back to the pool, with or without a connection to
+// spare in the pool.
+func TestFaultStopLockWait(t *testing.T) {
+	srv, db := faultServer(t)
+	const n, blocked, dup = 300_000, 30_000, 299_999
+	rows := faultInput(faultIDs(0, n), 24)
+	ids := faultIDs(0, n)
+	for _, tc := range []struct {
+		name    string
+		maxOpen int
+		fail    bool // stop by another chunk's error, not by cancelling
+	}{
+		{"SpareConnection/Cancel", 0, false},
+		{"CappedPool/Cancel", 2, false},
+		{"SpareConnection/OtherChunkFails", 0, true},
+		{"CappedPool/OtherChunkFails", 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			table := newTable(t, db, faultKeyed)
+			// An uncommitted row with id 30000 makes the chunk that inserts
+			// that id wait for the holder's lock (50 s by default).
+			holder, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer holder.Close()
+			for _, q := range []string{"BEGIN", fmt.Sprintf("INSERT INTO `%s` (id, v) VALUES (%d, 'held')", table, blocked)} {
+				if _, err := holder.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			released := false
+			release := func() {
+				if !released {
+					released = true
+					holder.ExecContext(ctx, "ROLLBACK")
+				}
+			}
+			defer release()
+			pdb, _ := openDSN(t, srv.DSN(""))
+			pdb.SetMaxOpenConns(tc.maxOpen)
+			lctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			var returned time.Time
+			load := startLoad(func() (batch.Result, error) {
+				defer func() { returned = time.Now() }()
+				return batch.Insert(lctx, pdb, batch.Values(table, []string{"id", "v"}, rows))
+			})
+			waiting := 0
+			for deadline := time.Now().Add(20 * time.Second); waiting < 1 && time.Now().Before(deadline); {
+				select {
+				case <-load.done:
+					t.Fatalf("the load ended before the lock was released: err = %v", load.err)
+				case <-time.After(100 * time.Millisecond):
+				}
+				readRow(t, db, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'", &waiting)
+			}
+			if waiting < 1 {
+				t.Fatalf("no statement waits for the held lock")
+			}
+			stopped := time.Now()
+			if tc.fail {
+				// The other worker goes on; the last row's id, committed
+				// now, makes its last chunk fail with a duplicate key.
+				if _, err := db.ExecContext(ctx, fmt.Sprintf("INSERT INTO `%s` (id, v) VALUES (%d, ?)", table, dup), faultValue(dup, 24)); err != nil {
+					t.Fatalf("the load got to row %d before the lock wait was seen: %v", dup, err)
+				}
+			} else {
+				cancel()
+			}
+			res, err := load.wait()
+			took := returned.Sub(stopped)
+			t.Logf("returned %v after the stop; Written %v, NotSent %v, Unknown %v; err = %v", took, res.Written, res.NotSent, res.Unknown, err)
+			limit := 4 * time.Second // 1 s grace, then the settling
+			if tc.fail {
+				limit *= 2 // the other worker first loads up to the duplicate
+			}
+			if took > limit {
+				t.Errorf("Insert returned %v after the stop, want < %v", took, limit)
+			}
+			var ce *batch.ChunkError
+			var me *mysql.MySQLError
+			switch {
+			case tc.fail && !(errors.As(err, &ce) && ce.FirstRow <= dup && dup < ce.FirstRow+ce.Rows && errors.As(err, &me) && me.Number == 1062):
+				t.Errorf("err = %v, want the duplicate key's ChunkError", err)
+			case !tc.fail && !errors.Is(err, context.Canceled):
+				t.Errorf("err = %v, want context.Canceled", err)
+			}
+			if len(res.Unknown) > 0 {
+				t.Errorf("Result.Unknown = %v: the waiting chunk should have been stopped and looked up", res.Unknown)
+			}
+			if !slices.ContainsFunc(res.NotSent, func(r batch.Range) bool { return r.First <= blocked && blocked < r.End }) {
+				t.Errorf("row %d (the waiting chunk) is not in NotSent %v", blocked, res.NotSent)
+			}
+			faultCheckRanges(t, res, n)
+			readRow(t, db, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'", &waiting)
+			if waiting != 0 {
+				t.Errorf("%d statements still wait for the lock after Insert returned", waiting)
+			}
+			// Once the lock is gone, a statement left running would land.
+			release()
+			time.Sleep(200 * time.Millisecond)
+			want := faultRangeIDs(ids, res.Written)
+			if tc.fail {
+				want = append(want, dup)
+			}
+			faultExact(t, db, table, want, 24)
+			inUse := -1
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if inUse = pdb.Stats().InUse; inUse == 0 {
+					break
+				}
+			}
+			if inUse != 0 {
+				t.Errorf("%d connections still in use 5 s after Insert returned", inUse)
+			}
+		})
+	}
+}

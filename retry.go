@@ -295,6 +295,12 @@ func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c c
 		if !sent && cl == classUnknown {
 			cl = classNotSent // PREPARE failed: no row can have been written
 		}
+		if sent && ctx.Err() != nil && errors.Is(err, context.Cause(ctx)) {
+			// Given up on after the grace period (exec), whatever the cause
+			// (another chunk's error, the caller's own): the statement may
+			// still land.
+			cl = classUnknown
+		}
 		if cl != classNotSent && cl != classTooLarge {
 			e.led.sent(c.size.Total())
 		}
