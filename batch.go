@@ -99,6 +99,9 @@ type engine struct {
 
 	info      tableInfo // the target table's keys, read once per batch on a pool
 	infoKnown bool
+	// direct lets sessions run go-sql-driver's statements with runDirect:
+	// set by start when the pool has a connection to spare beyond the workers.
+	direct bool
 }
 
 func newEngine(db DB, v verb, table string, cols []string, o *options) (*engine, error) {

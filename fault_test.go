@@ -1157,8 +1157,10 @@ func TestFaultLateLanding(t *testing.T) {
 // return soon after the grace period; the waiting chunk must be settled
 // (stopped on the server, looked up: not written), the table must hold
 // exactly the rows reported written once the lock is gone, and every
-// connection must go back to the pool, with or without a connection to
-// spare in the pool.
+// connection must go back to the pool. With a spare connection in the pool
+// the statement runs on the package's direct path, which stops waiting for
+// it (logged); in a pool capped at the workers it runs through the driver's
+// ExecContext, which closes the connection.
 func TestFaultStopLockWait(t *testing.T) {
 	srv, db := faultServer(t)
 	const n, blocked, dup = 300_000, 30_000, 299_999
@@ -1167,12 +1169,13 @@ func TestFaultStopLockWait(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		maxOpen int
+		direct  bool
 		fail    bool // stop by another chunk's error, not by cancelling
 	}{
-		{"SpareConnection/Cancel", 0, false},
-		{"CappedPool/Cancel", 2, false},
-		{"SpareConnection/OtherChunkFails", 0, true},
-		{"CappedPool/OtherChunkFails", 2, true},
+		{"SpareConnection/Cancel", 0, true, false},
+		{"CappedPool/Cancel", 2, false, false},
+		{"SpareConnection/OtherChunkFails", 0, true, true},
+		{"CappedPool/OtherChunkFails", 2, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -1201,10 +1204,11 @@ func TestFaultStopLockWait(t *testing.T) {
 			pdb.SetMaxOpenConns(tc.maxOpen)
 			lctx, cancel := context.WithCancel(ctx)
 			defer cancel()
+			log := &faultLog{}
 			var returned time.Time
 			load := startLoad(func() (batch.Result, error) {
 				defer func() { returned = time.Now() }()
-				return batch.Insert(lctx, pdb, batch.Values(table, []string{"id", "v"}, rows))
+				return batch.Insert(lctx, pdb, batch.Values(table, []string{"id", "v"}, rows), batch.WithLogger(log.logger()))
 			})
 			waiting := 0
 			for deadline := time.Now().Add(20 * time.Second); waiting < 1 && time.Now().Before(deadline); {
@@ -1245,6 +1249,10 @@ func TestFaultStopLockWait(t *testing.T) {
 				t.Errorf("err = %v, want the duplicate key's ChunkError", err)
 			case !tc.fail && !errors.Is(err, context.Canceled):
 				t.Errorf("err = %v, want context.Canceled", err)
+			}
+			gaveUp := log.count("batch: statement still running after the grace period; its connection is dropped once it ends")
+			if tc.direct && gaveUp == 0 || !tc.direct && gaveUp != 0 {
+				t.Errorf("%d statements given up after the grace period, want direct path = %v", gaveUp, tc.direct)
 			}
 			if len(res.Unknown) > 0 {
 				t.Errorf("Result.Unknown = %v: the waiting chunk should have been stopped and looked up", res.Unknown)

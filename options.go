@@ -149,6 +149,10 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // Workers sets how many connections of a pool a load uses at once (default
 // DefaultWorkers), each sending its own chunks. It is capped by the pool's
 // SetMaxOpenConns, and is 1 on a caller-owned handle (*sql.Tx, *sql.Conn).
+// A pool without MaxOpenConns, or with more than the workers, is faster with
+// go-sql-driver/mysql: statements then skip the driver's copy of their
+// arguments, because a statement still running after a cancellation can be
+// stopped from the spare connection (see the README, "Cancellation").
 // With REPLACE, IGNORE or ON DUPLICATE KEY UPDATE, chunks that share a
 // unique key value are never in flight at once, so the later row wins as in
 // a sequential load.

@@ -66,6 +66,7 @@ func (e *engine) start(ctx context.Context) (*pipeline, error) {
 	if e.o.chunkTime > 0 {
 		p.tuner = &tuner{target: e.o.chunkTime, max: s.sc.maxRows, start: min(defaultRows(e.cols), s.sc.maxRows)}
 	}
+	e.direct = e.spareConn(workers)
 	p.work = make(chan chunk, workers)
 	for i := 0; i < workers; i++ {
 		var first *session
@@ -290,6 +291,18 @@ func (e *engine) workerCount() int {
 		}
 	}
 	return n
+}
+
+// spareConn reports whether the pool can open a connection beyond the
+// given number of workers (no MaxOpenConns, or a larger one), as the
+// settling of a statement runDirect gave up on needs.
+func (e *engine) spareConn(workers int) bool {
+	st, ok := e.db.(interface{ Stats() sql.DBStats })
+	if !ok {
+		return false
+	}
+	m := st.Stats().MaxOpenConnections
+	return m == 0 || m > workers
 }
 
 // sendAll sends chunk c, and the chunks it is re-split into, in order.

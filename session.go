@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"reflect"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -81,6 +82,10 @@ type session struct {
 	// when the driver lacks the context interfaces.
 	raw  bool
 	args []driver.NamedValue // reused arguments of raw statements
+	dv   []driver.Value      // reused arguments of direct statements (runDirect)
+	// running is non-nil while a statement the session gave up on (runDirect)
+	// still holds the connection; it is closed when that statement returns.
+	running chan struct{}
 }
 
 // prepared is a statement prepared on a session's connection. On the
@@ -91,8 +96,9 @@ type session struct {
 // CPU and 160 MB of garbage per 500k-row, 8-column load) would only repeat
 // work. On a caller's handle it is a *sql.Stmt.
 type prepared struct {
-	ds driver.Stmt // implements driver.StmtExecContext
-	st *sql.Stmt
+	ds     driver.Stmt // implements driver.StmtExecContext
+	st     *sql.Stmt
+	direct bool // ds is go-sql-driver's own statement (see runDirect)
 }
 
 // discardUnlessClean closes the session, dropping its connection unless the
@@ -229,6 +235,9 @@ func (s *session) run(ctx context.Context, stmt prepared, vals valueRows) (int64
 		}
 		return res.RowsAffected()
 	}
+	if stmt.direct && s.e.direct {
+		return s.runDirect(ctx, stmt.ds, vals)
+	}
 	if len(s.args) < n {
 		s.args = make([]driver.NamedValue, n)
 		for i := range s.args {
@@ -256,6 +265,79 @@ func (s *session) run(ctx context.Context, stmt prepared, vals valueRows) (int64
 		return err
 	})
 	return affected, err
+}
+
+// runDirect executes go-sql-driver's statement ds with its
+// Exec([]driver.Value) and one reused []driver.Value per session, with the
+// rows affected as the result. The driver's ExecContext is that same Exec
+// after two steps: it copies the arguments into a new []driver.Value (8,000
+// values of a 1000-row, 8-column statement are a 128 KiB allocation per
+// statement; measured, 0.2-0.4 s of client CPU per 500k-row load, much of it
+// page faults on fresh heap) and it hands ctx to the connection's watcher,
+// which closes the connection if ctx ends first.
+//
+// Here the statement runs on a goroutine of its own and the session stops
+// waiting when ctx ends (the grace period after the caller's cancellation,
+// see exec): the error is then ctx's cause, an unknown outcome, and the
+// statement keeps the connection until it returns. stopped settles such a
+// chunk on a fresh connection, killing the statement first (ended), and the
+// connection is dropped when the statement returns (close). That fresh
+// connection must not wait for the one the statement holds, so this path is
+// taken only when the pool has a connection to spare beyond the workers
+// (engine.direct).
+func (s *session) runDirect(ctx context.Context, ds driver.Stmt, vals valueRows) (int64, error) {
+	n := vals.len() * vals.cols
+	if cap(s.dv) < n {
+		s.dv = make([]driver.Value, n)
+	}
+	dv := s.dv[:n]
+	for i := range vals.len() {
+		for j, v := range vals.row(i) {
+			dv[i*vals.cols+j] = v
+		}
+	}
+	type reply struct {
+		n   int64
+		err error
+	}
+	done := make(chan reply, 1)
+	running := make(chan struct{})
+	go func() {
+		defer close(running)
+		var r reply
+		r.err = s.conn.Raw(func(any) error {
+			res, err := ds.Exec(dv)
+			if err != nil {
+				return err
+			}
+			r.n, err = res.RowsAffected()
+			return err
+		})
+		clear(dv) // keep no caller's value alive
+		done <- r
+	}()
+	select {
+	case r := <-done:
+		return r.n, r.err
+	case <-ctx.Done():
+	}
+	select {
+	case r := <-done: // answered just in time
+		return r.n, r.err
+	default:
+	}
+	s.running = running
+	s.e.log.Warn("batch: statement still running after the grace period; its connection is dropped once it ends",
+		"conn_id", s.lim.connID)
+	return 0, context.Cause(ctx)
+}
+
+// isDriverStmt reports whether ds is a statement of go-sql-driver/mysql,
+// whose Exec runDirect relies on (v1.10: ExecContext minus the argument copy
+// and the cancel watch).
+func isDriverStmt(ds driver.Stmt) bool {
+	t := reflect.TypeOf(ds)
+	return t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "github.com/go-sql-driver/mysql" && t.Elem().Name() == "mysqlStmt"
 }
 
 func (s *session) prepare(ctx context.Context, k int) (prepared, error) {
@@ -302,7 +384,7 @@ func (s *session) prepareText(ctx context.Context, text string) (prepared, error
 				ds.Close() // and prepare again through database/sql
 				return nil
 			}
-			p.ds = ds
+			p.ds, p.direct = ds, isDriverStmt(ds)
 			return nil
 		})
 		if err != nil || p.ds != nil {
@@ -347,6 +429,19 @@ func (s *session) close() {
 	if s == nil {
 		return
 	}
+	if s.running != nil {
+		// A statement the session gave up on holds the connection: drop the
+		// connection (and its statements with it) once that returns.
+		conn, running := s.conn, s.running
+		go func() {
+			<-running
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			conn.Close()
+		}()
+		clear(s.stmts)
+		s.conn, s.running = nil, nil
+		return
+	}
 	s.closeStmts()
 	if s.conn != nil {
 		s.conn.Close()
@@ -360,7 +455,7 @@ func (s *session) discard() {
 	if s == nil {
 		return
 	}
-	if s.conn != nil {
+	if s.conn != nil && s.running == nil {
 		_ = s.conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
 	s.close()

@@ -182,9 +182,11 @@ func insertSQL(table string, columns []string, k int) string {
 // handwritten is the fastest load one can write by hand without the
 // library, the reference it is measured against: k connections, each with
 // one 1000-row INSERT prepared once on the driver connection and executed
-// with one reused []driver.NamedValue per chunk (chunk c on connection
-// c % k), the tail through db.Exec. It knows nothing of packet limits:
-// like the other fixed-size peers it fails where 1000 rows do not fit.
+// with the driver statement's Exec and one reused []driver.Value per chunk
+// (chunk c on connection c % k), the tail through db.Exec. Exec is
+// ExecContext without its copy of the arguments and without watching ctx:
+// a cancelled ctx does not stop a statement here. It knows nothing of packet
+// limits: like the other fixed-size peers it fails where 1000 rows do not fit.
 func handwritten(name string, k int) contender {
 	return contender{name: name, load: func(ctx context.Context, c *conns, w *workload, n int) (int64, error) {
 		g, ctx := errgroup.WithContext(ctx)
@@ -203,19 +205,16 @@ func handwritten(name string, k int) contender {
 						return err
 					}
 					defer st.Close()
-					args := make([]driver.NamedValue, batchSize*len(w.columns))
-					for i := range args {
-						args[i].Ordinal = i + 1
-					}
+					args := make([]driver.Value, batchSize*len(w.columns))
 					for ci := wk; ci < full; ci += k {
 						x := 0
 						for _, row := range w.rows[ci*batchSize : (ci+1)*batchSize] {
 							for _, v := range row {
-								args[x].Value = v
+								args[x] = v
 								x++
 							}
 						}
-						res, err := st.(driver.StmtExecContext).ExecContext(ctx, args)
+						res, err := st.Exec(args)
 						if err != nil {
 							return err
 						}
