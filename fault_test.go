@@ -287,6 +287,58 @@ func faultServer(t *testing.T, args ...string) (*testserver.Server, *sql.DB) {
 	return srv, db
 }
 
+// faultHoldLock runs BEGIN and stmt on a connection of its own, so that the
+// transaction holds stmt's locks, and returns the function that ends it
+// (ROLLBACK; also run when t ends).
+func faultHoldLock(t testing.TB, db *sql.DB, stmt string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	holder, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"BEGIN", stmt} {
+		if _, err := holder.ExecContext(ctx, q); err != nil {
+			holder.Close()
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			holder.ExecContext(ctx, "ROLLBACK")
+			holder.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// faultLockWaits waits up to 20 s for want transactions waiting for locks
+// while load runs, and returns how many it saw last; the test fails if load
+// ends first. (INNODB_TRX is refreshed only when last read over 100 ms ago.)
+func faultLockWaits(t testing.TB, db *sql.DB, want int, load *bgLoad) int {
+	t.Helper()
+	waiting := 0
+	for deadline := time.Now().Add(20 * time.Second); waiting < want && time.Now().Before(deadline); {
+		select {
+		case <-load.done:
+			t.Fatalf("the load ended before the lock was released: err = %v", load.err)
+		case <-time.After(150 * time.Millisecond):
+		}
+		waiting = faultCountLockWaits(t, db)
+	}
+	return waiting
+}
+
+// faultCountLockWaits is the number of transactions waiting for a lock.
+func faultCountLockWaits(t testing.TB, db *sql.DB) int {
+	t.Helper()
+	var n int
+	readRow(t, db, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'", &n)
+	return n
+}
+
 // faultKiller runs KILL CONNECTION, every period, on every connection of
 // user root on the server but its own, until stop is called; stop returns
 // the number of connections killed.
@@ -1067,24 +1119,7 @@ func TestFaultLateLanding(t *testing.T) {
 			mustExec(t, db, "SET GLOBAL max_allowed_packet = 16777216")
 			table := newTable(t, db, "id BIGINT NOT NULL PRIMARY KEY, v VARCHAR(4000) NOT NULL")
 			mustExec(t, db, "INSERT INTO `"+table+"` (id, v) VALUES (1199, ?), (1201, ?)", faultValue(1199, size), faultValue(1201, size))
-			holder, err := db.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer holder.Close()
-			for _, q := range []string{"BEGIN", "SELECT id FROM `" + table + "` WHERE id = 1200 FOR UPDATE"} {
-				if _, err := holder.ExecContext(ctx, q); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
-			released := false
-			release := func() {
-				if !released {
-					released = true
-					holder.ExecContext(ctx, "ROLLBACK")
-				}
-			}
-			defer release()
+			release := faultHoldLock(t, db, "SELECT id FROM `"+table+"` WHERE id = 1200 FOR UPDATE")
 			// One cut: the first connection that has sent 1 MiB (inside the
 			// chunk's EXECUTE packet) loses the reply to that packet.
 			proxy, err := faultproxy.Start(faultproxy.Options{Target: srv.Addr(), MaxCuts: 1, CutMin: 1 << 20, CutMax: 1 << 20,
@@ -1107,16 +1142,7 @@ func TestFaultLateLanding(t *testing.T) {
 			// Wait for both copies to wait for locks: the first on the gap,
 			// the second on the first's rows. (INNODB_TRX is refreshed only
 			// when last read over 100 ms ago.)
-			waiting := 0
-			for deadline := time.Now().Add(20 * time.Second); waiting < 2 && time.Now().Before(deadline); {
-				select {
-				case <-load.done:
-					t.Fatalf("the load ended before the lock was released: err = %v; log:%s", load.err, log.summary())
-				case <-time.After(200 * time.Millisecond):
-				}
-				db.QueryRow("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'").Scan(&waiting)
-			}
-			if waiting < 2 {
+			if waiting := faultLockWaits(t, db, 2, load); waiting < 2 {
 				t.Fatalf("%d transactions wait for locks, want 2 (the lost copy and the resent one); cuts %v; log:%s", waiting, proxy.Cuts(), log.summary())
 			}
 			release()
@@ -1182,24 +1208,7 @@ func TestFaultStopLockWait(t *testing.T) {
 			table := newTable(t, db, faultKeyed)
 			// An uncommitted row with id 30000 makes the chunk that inserts
 			// that id wait for the holder's lock (50 s by default).
-			holder, err := db.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer holder.Close()
-			for _, q := range []string{"BEGIN", fmt.Sprintf("INSERT INTO `%s` (id, v) VALUES (%d, 'held')", table, blocked)} {
-				if _, err := holder.ExecContext(ctx, q); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
-			released := false
-			release := func() {
-				if !released {
-					released = true
-					holder.ExecContext(ctx, "ROLLBACK")
-				}
-			}
-			defer release()
+			release := faultHoldLock(t, db, fmt.Sprintf("INSERT INTO `%s` (id, v) VALUES (%d, 'held')", table, blocked))
 			pdb, _ := openDSN(t, srv.DSN(""))
 			pdb.SetMaxOpenConns(tc.maxOpen)
 			lctx, cancel := context.WithCancel(ctx)
@@ -1210,16 +1219,7 @@ func TestFaultStopLockWait(t *testing.T) {
 				defer func() { returned = time.Now() }()
 				return batch.Insert(lctx, pdb, batch.Values(table, []string{"id", "v"}, rows), batch.WithLogger(log.logger()))
 			})
-			waiting := 0
-			for deadline := time.Now().Add(20 * time.Second); waiting < 1 && time.Now().Before(deadline); {
-				select {
-				case <-load.done:
-					t.Fatalf("the load ended before the lock was released: err = %v", load.err)
-				case <-time.After(100 * time.Millisecond):
-				}
-				readRow(t, db, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'", &waiting)
-			}
-			if waiting < 1 {
+			if faultLockWaits(t, db, 1, load) < 1 {
 				t.Fatalf("no statement waits for the held lock")
 			}
 			stopped := time.Now()
@@ -1261,8 +1261,7 @@ func TestFaultStopLockWait(t *testing.T) {
 				t.Errorf("row %d (the waiting chunk) is not in NotSent %v", blocked, res.NotSent)
 			}
 			faultCheckRanges(t, res, n)
-			readRow(t, db, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'", &waiting)
-			if waiting != 0 {
+			if waiting := faultCountLockWaits(t, db); waiting != 0 {
 				t.Errorf("%d statements still wait for the lock after Insert returned", waiting)
 			}
 			// Once the lock is gone, a statement left running would land.

@@ -2,7 +2,6 @@ package batch
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"testing"
 
@@ -53,7 +52,7 @@ func TestDirectPath(t *testing.T) {
 			t.Errorf("MaxOpenConns %d, %d workers: spareConn = %v, want %v", tc.maxOpen, tc.workers, got, tc.want)
 		}
 	}
-	if e := (&engine{db: noStats{db}}); e.spareConn(1) {
+	if e := (&engine{db: noStats{db, db}}); e.spareConn(1) {
 		t.Errorf("spareConn on a pool without Stats = true, want false")
 	}
 }
@@ -61,18 +60,7 @@ func TestDirectPath(t *testing.T) {
 type otherStmt struct{ driver.Stmt }
 
 // noStats is a pool that does not say its MaxOpenConns.
-type noStats struct{ db *sql.DB }
-
-func (p noStats) Conn(ctx context.Context) (*sql.Conn, error) { return p.db.Conn(ctx) }
-func (p noStats) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return p.db.ExecContext(ctx, q, args...)
-}
-func (p noStats) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
-	return p.db.PrepareContext(ctx, q)
-}
-func (p noStats) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return p.db.QueryContext(ctx, q, args...)
-}
-func (p noStats) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return p.db.QueryRowContext(ctx, q, args...)
+type noStats struct {
+	DB
+	pool
 }
