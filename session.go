@@ -84,8 +84,8 @@ type session struct {
 	args []driver.NamedValue // reused arguments of raw statements
 	dv   []driver.Value      // reused arguments of direct statements (runDirect)
 	// running is non-nil while a statement the session gave up on (runDirect)
-	// still holds the connection; it is closed when that statement returns.
-	running chan struct{}
+	// still holds the connection; it delivers that statement's reply.
+	running chan direct
 }
 
 // prepared is a statement prepared on a session's connection. On the
@@ -296,15 +296,9 @@ func (s *session) runDirect(ctx context.Context, ds driver.Stmt, vals valueRows)
 			dv[i*vals.cols+j] = v
 		}
 	}
-	type reply struct {
-		n   int64
-		err error
-	}
-	done := make(chan reply, 1)
-	running := make(chan struct{})
+	done := make(chan direct, 1)
 	go func() {
-		defer close(running)
-		var r reply
+		var r direct
 		r.err = s.conn.Raw(func(any) error {
 			res, err := ds.Exec(dv)
 			if err != nil {
@@ -326,10 +320,16 @@ func (s *session) runDirect(ctx context.Context, ds driver.Stmt, vals valueRows)
 		return r.n, r.err
 	default:
 	}
-	s.running = running
+	s.running = done
 	s.e.log.Warn("batch: statement still running after the grace period; its connection is dropped once it ends",
 		"conn_id", s.lim.connID)
 	return 0, context.Cause(ctx)
+}
+
+// direct is the reply to a statement run by runDirect.
+type direct struct {
+	n   int64
+	err error
 }
 
 // isDriverStmt reports whether ds is a statement of go-sql-driver/mysql,
