@@ -11,7 +11,8 @@ import (
 // DefaultWorkers is the number of connections a load through a pool uses
 // when Workers is not given. Measured on a 2-core machine against MariaDB
 // 10.11 (bench/RESULTS.md, narrow rows, medians of 6): 1/2/3/4 workers
-// loaded 372k/568k/556k/524k rows/s; more than two bring nothing there.
+// loaded 372k/568k/556k/524k rows/s on a quiet day, 201k/285k/270k/276k on
+// a slow one; more than two bring nothing there.
 const DefaultWorkers = 2
 
 // pipeline sends chunks through workers, each on a connection of its own.
