@@ -1284,3 +1284,91 @@ func TestFaultStopLockWait(t *testing.T) {
 		})
 	}
 }
+
+// ---- 8c. cancelled during a silent network partition ----
+
+// TestFaultPartition cancels a load while the network to the server drops
+// everything silently (faultproxy.Freeze: nothing closed, nothing
+// delivered) and one of its statements waits for a row lock. Insert must
+// still return soon after the grace period: the statements in flight cannot
+// be stopped or looked up, so their rows are Unknown. Their connections stay
+// in use until the network comes back (here: Thaw), then go back to the
+// pool dropped; the table holds every written row once, and nothing outside
+// Written and Unknown.
+func TestFaultPartition(t *testing.T) {
+	srv, db := faultServer(t)
+	const n, blocked = 300_000, 30_000
+	ids := faultIDs(0, n)
+	table := newTable(t, db, faultKeyed)
+	release := faultHoldLock(t, db, fmt.Sprintf("INSERT INTO `%s` (id, v) VALUES (%d, 'held')", table, blocked))
+	proxy, err := faultproxy.Start(faultproxy.Options{Target: srv.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	pdb, _ := openDSN(t, "root@tcp("+proxy.Addr()+")/test")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := &faultLog{}
+	var returned time.Time
+	load := startLoad(func() (batch.Result, error) {
+		defer func() { returned = time.Now() }()
+		return batch.Insert(ctx, pdb, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)), batch.WithLogger(log.logger()))
+	})
+	if faultLockWaits(t, db, 1, load) < 1 {
+		t.Fatalf("no statement waits for the held lock")
+	}
+	proxy.Freeze()
+	cancelled := time.Now()
+	cancel()
+	res, err := load.wait()
+	took := returned.Sub(cancelled)
+	t.Logf("returned %v after cancel; Written %v, NotSent %v, Unknown %v; err = %v", took, res.Written, res.NotSent, res.Unknown, err)
+	if took > 5*time.Second {
+		t.Errorf("Insert returned %v after cancel, want < 5s (1 s grace, 2 s for the settling)", took)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	if gaveUp := log.count("batch: statement still running after the grace period; its connection is dropped once it ends"); gaveUp == 0 {
+		t.Errorf("no statement was given up after the grace period: the partition did not catch one in flight")
+	}
+	if !slices.ContainsFunc(res.Unknown, func(r batch.Range) bool { return r.First <= blocked && blocked < r.End }) {
+		t.Errorf("row %d (the waiting chunk) is not in Unknown %v", blocked, res.Unknown)
+	}
+	faultCheckRanges(t, res, n)
+	if inUse := pdb.Stats().InUse; inUse == 0 {
+		t.Errorf("no connection in use during the partition: the given-up statements should still hold theirs")
+	}
+	// The network comes back; the lock goes: the waiting statement lands.
+	release()
+	proxy.Thaw()
+	inUse := -1
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if inUse = pdb.Stats().InUse; inUse == 0 {
+			break
+		}
+	}
+	if inUse != 0 {
+		t.Errorf("%d connections still in use 10 s after the network came back", inUse)
+	}
+	count, bad := faultCounts(t, db, table, 24)
+	maybe := map[int64]bool{}
+	for _, id := range faultRangeIDs(ids, res.Unknown) {
+		maybe[id] = true
+	}
+	for _, id := range faultRangeIDs(ids, res.Written) {
+		if count[id] != 1 {
+			t.Errorf("written id %d is in the table %d times, want once", id, count[id])
+		}
+		delete(count, id)
+	}
+	for id, k := range count {
+		if !maybe[id] || k != 1 {
+			t.Errorf("id %d is in the table %d times, neither written nor unknown once", id, k)
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("ids with a wrong value: %v", faultHead(bad))
+	}
+}

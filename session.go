@@ -298,9 +298,10 @@ func (s *session) runDirect(ctx context.Context, ds driver.Stmt, vals valueRows)
 		}
 	}
 	done := make(chan direct, 1)
+	conn := s.conn // close may clear s.conn while the statement runs
 	go func() {
 		var r direct
-		r.err = s.conn.Raw(func(any) error {
+		r.err = conn.Raw(func(any) error {
 			res, err := ds.Exec(dv)
 			if err != nil {
 				return err

@@ -20,6 +20,10 @@
 // ServerToClient cuts follow the MySQL packet framing (3-byte length,
 // 1-byte sequence) of what the client sends, so they need a connection
 // without TLS or compression.
+//   - a freeze (Freeze, Thaw): a silent network partition. Nothing is
+//     forwarded either way, nothing is closed, and new connections are
+//     accepted but not dialed through, until Thaw (or Close); what was read
+//     meanwhile is delivered then, as TCP would retransmit it.
 //   - a marker: when a given byte string passes from client to server, the
 //     bytes that carry it are not forwarded, Options.OnMarker is called (for
 //     example to SIGKILL and restart the server, a "query of death"), and the
@@ -108,6 +112,7 @@ type Proxy struct {
 	conns  map[*link]struct{}
 	cuts   []Cut
 	closed bool
+	thaw   chan struct{} // non-nil while frozen; closed by Thaw or Close
 
 	accepted atomic.Int64
 	markers  atomic.Int64
@@ -159,6 +164,36 @@ func (p *Proxy) Markers() int { return int(p.markers.Load()) }
 // Conns is how many client connections were accepted.
 func (p *Proxy) Conns() int { return int(p.accepted.Load()) }
 
+// Freeze stops all forwarding without closing anything, like a network
+// that silently drops packets, until Thaw.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.thaw == nil && !p.closed {
+		p.thaw = make(chan struct{})
+	}
+}
+
+// Thaw ends a Freeze: the bytes held meanwhile are forwarded.
+func (p *Proxy) Thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.thaw != nil {
+		close(p.thaw)
+		p.thaw = nil
+	}
+}
+
+// waitThawed blocks while the proxy is frozen.
+func (p *Proxy) waitThawed() {
+	p.mu.Lock()
+	ch := p.thaw
+	p.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
 // Close stops listening, resets every open connection and waits for the
 // proxy's goroutines (an OnMarker call in progress included).
 func (p *Proxy) Close() error {
@@ -168,6 +203,10 @@ func (p *Proxy) Close() error {
 		return nil
 	}
 	p.closed = true
+	if p.thaw != nil {
+		close(p.thaw) // the held bytes go nowhere: every connection is reset below
+		p.thaw = nil
+	}
 	err := p.ln.Close()
 	for l := range p.conns {
 		l.reset()
@@ -255,6 +294,7 @@ func (p *Proxy) serve(id int, client net.Conn) {
 		p.mu.Unlock()
 	}()
 
+	p.waitThawed()
 	server, err := net.DialTimeout("tcp", p.opts.Target, p.opts.DialTimeout)
 	if err != nil {
 		return // the client sees its connection closed, as with a dead server
@@ -354,6 +394,7 @@ func (p *Proxy) pipe(l *link, dst, src net.Conn, dir Direction) {
 			}
 		}
 		if len(data) > 0 {
+			p.waitThawed()
 			if _, err := dst.Write(data); err != nil {
 				return
 			}

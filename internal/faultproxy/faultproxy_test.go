@@ -249,3 +249,54 @@ func TestMarker(t *testing.T) {
 		t.Fatalf("OnMarker called %d times, Markers() = %d, want 1", calls.Load(), p.Markers())
 	}
 }
+
+// TestFreeze: while frozen nothing comes back on an open connection and a
+// new connection gets nothing from the server; neither is closed; after
+// Thaw both get what was held.
+func TestFreeze(t *testing.T) {
+	p, err := Start(Options{Target: echoServer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	open := func() net.Conn {
+		c, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	echo := func(c net.Conn, msg string, wait time.Duration) (string, error) {
+		c.SetDeadline(time.Now().Add(wait))
+		if _, err := c.Write([]byte(msg)); err != nil {
+			return "", err
+		}
+		buf := make([]byte, len(msg))
+		_, err := io.ReadFull(c, buf)
+		return string(buf), err
+	}
+	before := open()
+	if got, err := echo(before, "one", 5*time.Second); got != "one" || err != nil {
+		t.Fatalf("before Freeze: echoed %q, %v", got, err)
+	}
+	p.Freeze()
+	if got, err := echo(before, "two", 300*time.Millisecond); !isTimeout(err) {
+		t.Fatalf("frozen, open connection: echoed %q, %v; want a timeout", got, err)
+	}
+	during := open() // accepted, but not dialed through
+	if got, err := echo(during, "three", 300*time.Millisecond); !isTimeout(err) {
+		t.Fatalf("frozen, new connection: echoed %q, %v; want a timeout", got, err)
+	}
+	p.Thaw()
+	for _, c := range []struct {
+		conn net.Conn
+		want string
+	}{{before, "two"}, {during, "three"}} {
+		c.conn.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, len(c.want))
+		if _, err := io.ReadFull(c.conn, buf); err != nil || string(buf) != c.want {
+			t.Fatalf("after Thaw: got %q, %v; want %q", buf, err, c.want)
+		}
+	}
+}
