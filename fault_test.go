@@ -339,6 +339,19 @@ func faultCountLockWaits(t testing.TB, db *sql.DB) int {
 	return n
 }
 
+// faultReleased fails t unless every connection of db is back in the pool
+// (none in use) within d of the event named after.
+func faultReleased(t testing.TB, db *sql.DB, d time.Duration, after string) {
+	t.Helper()
+	inUse := -1
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if inUse = db.Stats().InUse; inUse == 0 {
+			return
+		}
+	}
+	t.Errorf("%d connections still in use %v after %s", inUse, d, after)
+}
+
 // faultKiller runs KILL CONNECTION, every period, on every connection of
 // user root on the server but its own, until stop is called; stop returns
 // the number of connections killed.
@@ -1272,15 +1285,7 @@ func TestFaultStopLockWait(t *testing.T) {
 				want = append(want, dup)
 			}
 			faultExact(t, db, table, want, 24)
-			inUse := -1
-			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				if inUse = pdb.Stats().InUse; inUse == 0 {
-					break
-				}
-			}
-			if inUse != 0 {
-				t.Errorf("%d connections still in use 5 s after Insert returned", inUse)
-			}
+			faultReleased(t, pdb, 5*time.Second, "Insert returned")
 		})
 	}
 }
@@ -1343,15 +1348,7 @@ func TestFaultPartition(t *testing.T) {
 	// The network comes back; the lock goes: the waiting statement lands.
 	release()
 	proxy.Thaw()
-	inUse := -1
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if inUse = pdb.Stats().InUse; inUse == 0 {
-			break
-		}
-	}
-	if inUse != 0 {
-		t.Errorf("%d connections still in use 10 s after the network came back", inUse)
-	}
+	faultReleased(t, pdb, 10*time.Second, "the network came back")
 	count, bad := faultCounts(t, db, table, 24)
 	maybe := map[int64]bool{}
 	for _, id := range faultRangeIDs(ids, res.Unknown) {
