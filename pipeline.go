@@ -286,24 +286,28 @@ func (e *engine) workerCount() int {
 	if n <= 0 {
 		n = DefaultWorkers
 	}
-	if st, ok := e.db.(interface{ Stats() sql.DBStats }); ok {
-		if m := st.Stats().MaxOpenConnections; m > 0 {
-			n = min(n, m)
-		}
+	if m, ok := e.maxOpenConns(); ok && m > 0 {
+		n = min(n, m)
 	}
 	return n
+}
+
+// maxOpenConns is the pool's SetMaxOpenConns (0: no limit), and whether the
+// pool says it (a *sql.DB, or anything with its Stats method).
+func (e *engine) maxOpenConns() (int, bool) {
+	st, ok := e.db.(interface{ Stats() sql.DBStats })
+	if !ok {
+		return 0, false
+	}
+	return st.Stats().MaxOpenConnections, true
 }
 
 // spareConn reports whether the pool can open a connection beyond the
 // given number of workers (no MaxOpenConns, or a larger one), as the
 // settling of a statement runDirect gave up on needs.
 func (e *engine) spareConn(workers int) bool {
-	st, ok := e.db.(interface{ Stats() sql.DBStats })
-	if !ok {
-		return false
-	}
-	m := st.Stats().MaxOpenConnections
-	return m == 0 || m > workers
+	m, ok := e.maxOpenConns()
+	return ok && (m == 0 || m > workers)
 }
 
 // sendAll sends chunk c, and the chunks it is re-split into, in order.
