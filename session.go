@@ -437,7 +437,7 @@ func (s *session) close() {
 		conn, running := s.conn, s.running
 		go func() {
 			<-running
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			markBad(conn)
 			conn.Close()
 		}()
 		clear(s.stmts)
@@ -458,9 +458,15 @@ func (s *session) discard() {
 		return
 	}
 	if s.conn != nil && s.running == nil {
-		_ = s.conn.Raw(func(any) error { return driver.ErrBadConn })
+		markBad(s.conn)
 	}
 	s.close()
+}
+
+// markBad makes the pool discard conn's driver connection instead of
+// reusing it: database/sql closes a connection whose Raw returns ErrBadConn.
+func markBad(conn *sql.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 }
 
 // swapPacket records the packet limit of the newest connection and returns
