@@ -2,7 +2,6 @@ package batch_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -64,7 +63,7 @@ func TestAtomicRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	mustConnExec(t, conn, "SET SESSION innodb_lock_wait_timeout = 1")
+	mustExec(t, conn, "SET SESSION innodb_lock_wait_timeout = 1")
 	if _, err := conn.ExecContext(ctx, "INSERT INTO `"+table+"` (id, v) VALUES (1, 'x')"); err != nil {
 		t.Errorf("writing key 1 after the failed transaction: %v (a transaction still holds it?)", err)
 	}
@@ -81,10 +80,10 @@ func TestAtomicKilledReplays(t *testing.T) {
 	var kills atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	kdb, _ := openDSN(t, srv.DSN("")) // before the goroutine: openDSN may call t.Fatal
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		kdb, _ := openDSN(t, srv.DSN(""))
 		for ctx.Err() == nil && kills.Load() == 0 {
 			var id int64
 			err := kdb.QueryRowContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO%' LIMIT 1").Scan(&id)
@@ -143,12 +142,5 @@ func TestAtomicLostCommit(t *testing.T) {
 	}
 	if got := countRows(t, db, table); got != 0 {
 		t.Errorf("table holds %d rows, want 0 (the COMMIT never reached the server)", got)
-	}
-}
-
-func mustConnExec(t testing.TB, conn *sql.Conn, q string) {
-	t.Helper()
-	if _, err := conn.ExecContext(context.Background(), q); err != nil {
-		t.Fatalf("%s: %v", q, err)
 	}
 }

@@ -429,8 +429,6 @@ func faultStatus(t testing.TB, db *sql.DB, name string) int64 {
 	return v
 }
 
-// faultWaitRows waits until table holds at least n rows (read with
-// COUNT(*) on a pool of its own), or the load is done.
 // faultGate returns a WithProgress option that blocks the load's progress
 // report, and so its sending, once rows rows are written, until release is
 // called; reached is closed when it starts blocking.
@@ -446,6 +444,8 @@ func faultGate(rows int64) (opt batch.Option, reached <-chan struct{}, release f
 	return opt, r, func() { rel.Do(func() { close(g) }) }
 }
 
+// faultWaitRows waits until table holds at least n rows (read with
+// COUNT(*) on a pool of its own), or the load is done.
 func faultWaitRows(t testing.TB, dsn, table string, n int, done <-chan struct{}) bool {
 	t.Helper()
 	pdb, err := sql.Open("mysql", dsn)
@@ -859,9 +859,7 @@ func TestFaultCancel(t *testing.T) {
 	table := newTable(t, db, faultKeyed)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var returned time.Time
 	load := startLoad(func() (batch.Result, error) {
-		defer func() { returned = time.Now() }()
 		return batch.Insert(ctx, db, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)))
 	})
 	if !faultWaitRows(t, srv.DSN(""), table, n/10, load.done) {
@@ -870,7 +868,7 @@ func TestFaultCancel(t *testing.T) {
 	cancelled := time.Now()
 	cancel()
 	res, err := load.wait()
-	took := returned.Sub(cancelled)
+	took := load.ended.Sub(cancelled)
 	t.Logf("returned %v after cancel; %d rows written; err = %v", took, res.Rows, err)
 	if took > 2*time.Second {
 		t.Errorf("Insert returned %v after cancel, want < 2s", took)
@@ -1203,8 +1201,8 @@ func TestFaultLateLanding(t *testing.T) {
 func TestFaultStopLockWait(t *testing.T) {
 	srv, db := faultServer(t)
 	const n, blocked, dup = 300_000, 30_000, 299_999
-	rows := faultInput(faultIDs(0, n), 24)
 	ids := faultIDs(0, n)
+	rows := faultInput(ids, 24)
 	for _, tc := range []struct {
 		name    string
 		maxOpen int
@@ -1227,9 +1225,7 @@ func TestFaultStopLockWait(t *testing.T) {
 			lctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			log := &faultLog{}
-			var returned time.Time
 			load := startLoad(func() (batch.Result, error) {
-				defer func() { returned = time.Now() }()
 				return batch.Insert(lctx, pdb, batch.Values(table, []string{"id", "v"}, rows), batch.WithLogger(log.logger()))
 			})
 			if faultLockWaits(t, db, 1, load) < 1 {
@@ -1246,7 +1242,7 @@ func TestFaultStopLockWait(t *testing.T) {
 				cancel()
 			}
 			res, err := load.wait()
-			took := returned.Sub(stopped)
+			took := load.ended.Sub(stopped)
 			t.Logf("returned %v after the stop; Written %v, NotSent %v, Unknown %v; err = %v", took, res.Written, res.NotSent, res.Unknown, err)
 			limit := 4 * time.Second // 1 s grace, then the settling
 			if tc.fail {
@@ -1315,9 +1311,7 @@ func TestFaultPartition(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	log := &faultLog{}
-	var returned time.Time
 	load := startLoad(func() (batch.Result, error) {
-		defer func() { returned = time.Now() }()
 		return batch.Insert(ctx, pdb, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)), batch.WithLogger(log.logger()))
 	})
 	if faultLockWaits(t, db, 1, load) < 1 {
@@ -1327,7 +1321,7 @@ func TestFaultPartition(t *testing.T) {
 	cancelled := time.Now()
 	cancel()
 	res, err := load.wait()
-	took := returned.Sub(cancelled)
+	took := load.ended.Sub(cancelled)
 	t.Logf("returned %v after cancel; Written %v, NotSent %v, Unknown %v; err = %v", took, res.Written, res.NotSent, res.Unknown, err)
 	if took > 5*time.Second {
 		t.Errorf("Insert returned %v after cancel, want < 5s (1 s grace, 2 s for the settling)", took)

@@ -83,9 +83,12 @@ func sanitize(s string) string {
 	}, s)
 }
 
-func mustExec(t testing.TB, db *sql.DB, query string, args ...any) {
+// mustExec runs query on a pool or on one of its connections.
+func mustExec(t testing.TB, db interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, query string, args ...any) {
 	t.Helper()
-	if _, err := db.Exec(query, args...); err != nil {
+	if _, err := db.ExecContext(context.Background(), query, args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 }
@@ -155,9 +158,10 @@ func readIDRows[V any](t testing.TB, db *sql.DB, table string) []idRow[V] {
 
 // bgLoad is a load running in the background while a test injects faults.
 type bgLoad struct {
-	done chan struct{} // closed when the load has returned
-	res  batch.Result  // valid once done is closed
-	err  error
+	done  chan struct{} // closed when the load has returned
+	res   batch.Result  // valid once done is closed
+	err   error
+	ended time.Time // when the load returned
 }
 
 // startLoad runs load in a goroutine of its own.
@@ -166,6 +170,7 @@ func startLoad(load func() (batch.Result, error)) *bgLoad {
 	go func() {
 		defer close(l.done)
 		l.res, l.err = load()
+		l.ended = time.Now()
 	}()
 	return l
 }
