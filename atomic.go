@@ -2,10 +2,7 @@ package batch
 
 import (
 	"context"
-	"errors"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
 )
 
 // runAtomic writes every row of vals in one transaction on one connection of
@@ -20,11 +17,11 @@ func (e *engine) runAtomic(ctx context.Context, vals valueRows) error {
 		if done {
 			return err
 		}
-		e.led.retried()
+		e.tally.retried()
 		e.log.Warn("batch: atomic batch rolled back; replaying it", "class", classify(err).String(),
 			"errno", errNumber(err), "attempt", a.n+1)
 		if a.exhausted() {
-			return &RetryError{FirstRow: 0, Rows: vals.len(), Attempts: a.n + 1, Elapsed: time.Since(a.start), Err: err}
+			return &RetryError{Range: Range{End: vals.len()}, Attempts: a.n + 1, Elapsed: time.Since(a.start), Err: err}
 		}
 		if werr := a.wait(ctx); werr != nil {
 			return werr
@@ -56,7 +53,7 @@ func (e *engine) atomicOnce(ctx context.Context, vals valueRows, a *attempts) (d
 	for _, c := range chunks {
 		n, sent, err := s.exec(ctx, c)
 		if sent {
-			e.led.sent(c.size.Total())
+			e.tally.sent(c.size.Total())
 		}
 		if err != nil {
 			// Roll back now rather than when the server notices the closed
@@ -65,10 +62,10 @@ func (e *engine) atomicOnce(ctx context.Context, vals valueRows, a *attempts) (d
 			if ctx.Err() != nil {
 				return true, context.Cause(ctx)
 			}
-			if classify(err) == classPermanent {
-				return true, &ChunkError{FirstRow: c.first, Rows: c.rows(), Err: err}
+			if classify(err) == classPermanent || tooLargeForGood(err) {
+				return true, chunkError(c, err)
 			}
-			if errors.Is(err, mysql.ErrPktTooLarge) && !s.lim.ClientKnown {
+			if isPktTooLarge(err) && !s.lim.ClientKnown {
 				e.lowerClientCap(c.size, s.lim) // the replay splits smaller
 			}
 			return false, err // not committed: the server rolls it back
@@ -78,16 +75,25 @@ func (e *engine) atomicOnce(ctx context.Context, vals valueRows, a *attempts) (d
 	if _, err := s.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		switch classify(err) {
 		case classUnknown:
-			all := chunk{first: 0, end: vals.len()}
-			return true, e.fail(all, classUnknown, err)
+			return true, e.report(chunk{first: 0, end: vals.len()}, classUnknown, err)
 		case classPermanent:
 			return true, err
 		}
-		return false, err
+		return tooLargeForGood(err), err
 	}
 	s.clean = true
 	for i, c := range chunks {
-		e.led.wrote(c, affected[i])
+		e.tally.wrote(c, affected[i], s.lim.node)
 	}
 	return true, nil
+}
+
+// tooLargeForGood reports whether err refuses the transaction's size itself
+// (a Galera or Group Replication write set over its limit, a TiDB
+// transaction too large): the one transaction of Atomic cannot be cut, so a
+// replay would be refused the same way. A packet over the limit (1153, the
+// driver's ErrPktTooLarge, a cut write) is not: a replay re-reads the
+// limits and splits smaller.
+func tooLargeForGood(err error) bool {
+	return classify(err) == classTooLarge && errNumber(err) != erNetPacketTooLarge && !isPktTooLarge(err) && !isWriteCut(err)
 }

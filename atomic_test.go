@@ -3,7 +3,6 @@ package batch_test
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,7 +48,7 @@ func TestAtomicRefused(t *testing.T) {
 	res, err := batch.Insert(ctx, db, batch.Values(table, []string{"id", "v"}, rows), batch.Atomic(), batch.MaxRows(1000))
 	var ce *batch.ChunkError
 	var me *mysql.MySQLError
-	if !errors.As(err, &ce) || !errors.As(err, &me) || me.Number != 1062 || ce.FirstRow != 3000 {
+	if !errors.As(err, &ce) || !errors.As(err, &me) || me.Number != 1062 || ce.Range.First != 3000 {
 		t.Fatalf("err = %v, want a ChunkError for rows 3000.. wrapping error 1062", err)
 	}
 	if res.Rows != 0 || len(res.Written) != 0 || !cmp.Equal(res.NotSent, []batch.Range{{First: 0, End: 5000}}) {
@@ -77,35 +76,19 @@ func TestAtomicKilledReplays(t *testing.T) {
 	srv, db := faultServer(t)
 	table := newTable(t, db, faultKeyed)
 	ids := faultIDs(0, 200_000)
-	var kills atomic.Int64
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	kdb, _ := openDSN(t, srv.DSN("")) // before the goroutine: openDSN may call t.Fatal
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil && kills.Load() == 0 {
-			var id int64
-			err := kdb.QueryRowContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO%' LIMIT 1").Scan(&id)
-			if err == nil {
-				if _, err := kdb.ExecContext(ctx, "KILL CONNECTION ?", id); err == nil {
-					kills.Add(1)
-				}
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	log := &faultLog{}
+	// The one connection running an INSERT is the load's, in its
+	// transaction: kill it once.
+	stop := startKiller(t, srv.DSN(""), 2*time.Millisecond, "INFO LIKE 'INSERT INTO%'", 1)
+	log := &logRecorder{}
 	res, err := batch.Insert(context.Background(), db, batch.Values(table, []string{"id", "v"}, faultInput(ids, 40)),
-		batch.Atomic(), batch.WithLogger(log.logger()))
-	cancel()
-	<-done
-	t.Logf("%d kills, %d retries; log:%s", kills.Load(), res.Retries, log.summary())
+		batch.Atomic(), batch.Logger(log.logger()))
+	kills := stop()
+	t.Logf("%d kills, %d retries; log:%s", kills, res.Retries, log.summary())
 	if err != nil {
 		t.Fatalf("Insert: %v", err)
 	}
-	if kills.Load() != 1 || res.Retries != 1 || log.count("batch: atomic batch rolled back; replaying it") != 1 {
-		t.Errorf("%d kills, %d retries, %d replays logged: want one of each", kills.Load(), res.Retries,
+	if kills != 1 || res.Retries != 1 || log.count("batch: atomic batch rolled back; replaying it") != 1 {
+		t.Errorf("%d kills, %d retries, %d replays logged: want one of each", kills, res.Retries,
 			log.count("batch: atomic batch rolled back; replaying it"))
 	}
 	if res.Rows != int64(len(ids)) || !cmp.Equal(res.Written, []batch.Range{{First: 0, End: len(ids)}}) {
@@ -121,12 +104,8 @@ func TestAtomicKilledReplays(t *testing.T) {
 func TestAtomicLostCommit(t *testing.T) {
 	srv, db := faultServer(t)
 	table := newTable(t, db, faultKeyed)
-	proxy, err := faultproxy.Start(faultproxy.Options{Target: srv.Addr(), Marker: []byte("COMMIT"), OnMarker: func() {}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	pdb, _ := openDSN(t, "root@tcp("+proxy.Addr()+")/test")
+	proxy, dsn := faultProxy(t, srv, faultproxy.Options{Marker: []byte("COMMIT"), OnMarker: func() {}})
+	pdb, _ := openDSN(t, dsn)
 	const n = 3000
 	res, err := batch.Insert(context.Background(), pdb, batch.Values(table, []string{"id", "v"}, faultInput(faultIDs(0, n), 40)),
 		batch.Atomic(), batch.MaxRows(1000))
@@ -134,7 +113,7 @@ func TestAtomicLostCommit(t *testing.T) {
 		t.Fatalf("COMMIT went through the proxy %d times, want 1", got)
 	}
 	var uo *batch.UnknownOutcomeError
-	if !errors.As(err, &uo) || uo.FirstRow != 0 || uo.Rows != n {
+	if !errors.As(err, &uo) || uo.Range != (batch.Range{End: n}) {
 		t.Fatalf("err = %v, want an UnknownOutcomeError for rows 0..%d", err, n-1)
 	}
 	if res.Rows != 0 || res.Retries != 0 || !cmp.Equal(res.Unknown, []batch.Range{{First: 0, End: n}}) {

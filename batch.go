@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -51,36 +52,36 @@ func Replace(ctx context.Context, db DB, rows Rows, opts ...Option) (Result, err
 }
 
 func write(ctx context.Context, db DB, v verb, rows Rows, opts []Option) (Result, error) {
-	start := time.Now()
 	o := buildOptions(opts)
-	e, err := newEngine(db, v, rows.table, rows.columns, &o)
-	e.led.total = rows.n
+	t := newTally(&o, rows.n)
+	e, err := newEngine(db, v, rows.table, rows.columns, &o, t)
 	if rows.err != nil {
 		err = rows.err // the input's own error says more than its missing columns
 	}
 	if err != nil {
-		return e.led.result(rows.n, start), err
+		return t.result(rows.n), err
 	}
 	vals, err := rows.normalized(&e.enc)
 	if err != nil || rows.n == 0 {
-		return e.led.result(rows.n, start), err
+		return t.result(rows.n), err
 	}
 	if o.atomic {
 		err = e.runAtomic(ctx, vals)
-		return e.led.result(rows.n, start), err
+		return t.result(rows.n), err
 	}
 	p, err := e.start(ctx)
 	if err != nil {
-		return e.led.result(rows.n, start), err
+		return t.result(rows.n), err
 	}
 	_, err = p.submit(ctx, vals, 0, false)
 	if cerr := p.close(ctx); cerr != nil {
 		err = cerr // every error of the pipeline, the one submit saw included
 	}
-	return e.led.result(rows.n, start), err
+	return t.result(rows.n), err
 }
 
-// engine sends the chunks of one batch.
+// engine is one load: the statement, the options, the sessions' shared
+// environment, what is known of the table, and the tally of outcomes.
 type engine struct {
 	db    DB
 	pool  pool // nil when db is caller-owned
@@ -88,74 +89,98 @@ type engine struct {
 	o     *options
 	enc   encoding
 	log   *slog.Logger
-	led   *ledger
+	tally *tally
 	cols  int
-	grace time.Duration
+	env   *sessionEnv
+
+	// Read once per load on a pool, before the workers start (readInfo).
+	info      tableInfo     // the target table's engine and keys
+	infoKnown bool          // info was read
+	policy    unknownPolicy // what may be done after a lost reply
+	txn       bool          // groups of chunks are transactions (group.go)
+	ledger    *ledger       // non-nil with Ledger
 
 	mu         sync.Mutex
-	texts      map[int]string // SQL by shape (rows*2 + alias)
-	clientCap  int            // lowered idea of the driver's limit after ErrPktTooLarge; 0 = none
-	lastPacket int            // packet limit of the newest connection
-
-	info      tableInfo // the target table's keys, read once per batch on a pool
-	infoKnown bool
-	// direct lets sessions run go-sql-driver's statements with runDirect:
-	// set by start when the pool has a connection to spare beyond the workers.
-	direct bool
+	lastPacket int // packet limit of the newest connection
 }
 
-func newEngine(db DB, v verb, table string, cols []string, o *options) (*engine, error) {
-	led := &ledger{progress: o.progress, total: -1, start: time.Now()}
-	e := &engine{db: db, o: o, log: o.logger, led: led, cols: len(cols), texts: map[int]string{}, grace: time.Second}
+// newEngine checks the options and names and returns the load's engine, or
+// the error that stops it before anything is sent.
+func newEngine(db DB, v verb, table string, cols []string, o *options, t *tally) (*engine, error) {
 	if o.err != nil {
-		return e, o.err
+		return nil, o.err
 	}
 	if rv := reflect.ValueOf(db); db == nil || rv.Kind() == reflect.Pointer && rv.IsNil() {
-		return e, fmt.Errorf("%w: nil DB", ErrOptions)
+		return nil, ErrNilDB
 	}
-	if p, ok := db.(pool); ok {
-		e.pool = p
+	p, _ := db.(pool)
+	if o.atomic && o.maxRejects != 0 {
+		return nil, fmt.Errorf("%w: Atomic writes all rows or none; MaxRejects skips some", ErrOptions)
 	}
-	if o.atomic && e.pool == nil {
-		return e, fmt.Errorf("%w: Atomic needs a pool (*sql.DB); in a caller's transaction, the caller decides", ErrOptions)
+	if o.atomic && p == nil {
+		return nil, fmt.Errorf("%w: Atomic needs a pool (*sql.DB); in a caller's transaction, the caller decides", ErrOptions)
 	}
-	e.enc = o.encoding()
+	if o.ledger != nil && (p == nil || o.atomic) {
+		return nil, fmt.Errorf("%w: Ledger needs a pool (*sql.DB), and is not for Atomic (one transaction already settles everything)", ErrOptions)
+	}
 	st, err := newStatement(v, table, cols, o)
-	e.st = st
-	return e, err
-}
-
-// resize returns rows [from, to) of c (relative to c) as a chunk sized for s.
-func (e *engine) resize(s *session, c chunk, from, to int) chunk {
-	return chunk{first: c.first + from, end: c.first + to, vals: c.vals.slice(from, to),
-		size: e.enc.chunkSize(c.vals, from, to, s.sc.clientMax)}
-}
-
-// lowerClientCap lowers the assumed driver limit below the largest packet of
-// a statement the driver refused, and records the lowered packet limit.
-func (e *engine) lowerClientCap(sz stmtSize, lim Limits) {
-	largest := max(sz.Execute, sz.LargestLong)
-	e.mu.Lock()
-	if e.clientCap == 0 || largest-1 < e.clientCap {
-		e.clientCap = largest - 1
+	if err != nil {
+		return nil, err
 	}
-	limit := min(lim.Packet(), e.clientCap)
+	e := &engine{db: db, pool: p, st: st, o: o, enc: o.encoding(), log: o.logger, tally: t, cols: len(cols)}
+	if o.ledger != nil {
+		e.ledger = newLedger(*o.ledger, st, t.total)
+	}
+	e.env = &sessionEnv{db: db, pool: p, cfg: o.cfg, texts: newTextCache(st), grace: time.Second, log: o.logger,
+		allowNonStrict: o.allowNonStrict, client: &clientCap{},
+		plan: splitPlan{cols: len(cols), targetRows: o.targetRows(len(cols)), maxBytes: o.maxBytes, prepareRows: st.maxRowsForPrepare}}
+	if p != nil {
+		e.env.nodes = &nodes{pools: []pool{p}, tally: t}
+		for _, db := range o.alternates {
+			e.env.nodes.pools = append(e.env.nodes.pools, db)
+		}
+		t.nodes(len(e.env.nodes.pools))
+	}
+	return e, nil
+}
+
+// open opens a session and records its packet limit.
+func (e *engine) open(ctx context.Context) (*session, error) {
+	s, err := openSession(ctx, e.env)
+	if err != nil {
+		return nil, err
+	}
+	p := s.lim.Packet()
+	e.tally.packet(p)
+	e.mu.Lock()
+	prev := e.lastPacket
+	e.lastPacket = p
 	e.mu.Unlock()
-	e.led.packet(limit)
+	if prev != 0 && prev != p {
+		e.log.Info("batch: packet limit changed on a new connection", "from", prev, "to", p,
+			"max_allowed_packet", s.lim.MaxAllowedPacket, "compressed", s.lim.Compressed)
+	}
+	return s, nil
 }
 
-// text returns the SQL for a statement of k rows, built once per batch.
-func (e *engine) text(k int, alias bool) string {
-	key := k * 2
-	if alias {
-		key++
+// openRetrying opens a session, waiting out failures that are safe to retry
+// (the server restarting, the pool's connections dying).
+func (e *engine) openRetrying(ctx context.Context, a *attempts) (*session, error) {
+	for {
+		s, err := e.open(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if e.pool == nil || errors.Is(err, ErrNotStrict) || refusedSetup(err) || ctx.Err() != nil || a.exhausted() {
+			return nil, err
+		}
+		e.tally.retried()
+		if moved, round := e.moveAway(err); moved && !round {
+			continue // the next node, at once
+		}
+		e.log.Warn("batch: cannot open a connection; retrying", "errno", errNumber(err), "attempt", a.n+1)
+		if err := a.wait(ctx); err != nil {
+			return nil, err
+		}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, ok := e.texts[key]
-	if !ok {
-		t = e.st.text(k, alias)
-		e.texts[key] = t
-	}
-	return t
 }

@@ -81,7 +81,7 @@ func capLogTotals(t *testing.T) {
 type capSetup struct {
 	rec   *wirecap.Recorder
 	dsn   string
-	cfg   *mysql.Config // parsed from dsn, for WithConfig
+	cfg   *mysql.Config // parsed from dsn, for DriverConfig
 	db    *sql.DB
 	plain *sql.DB
 }
@@ -319,7 +319,7 @@ func capCompare(t testing.TB, pred, wire []capEvent) {
 type capWriteFunc func(ctx context.Context, db DB, rows Rows, opts ...Option) (Result, error)
 
 // capRun writes rows through s.db with the hooks on and compares every
-// predicted packet with the captured one. Unless noConfig, WithConfig(s.cfg)
+// predicted packet with the captured one. Unless noConfig, DriverConfig(s.cfg)
 // is added. It returns the predicted and captured events and the Result.
 func capRun(t *testing.T, s *capSetup, write capWriteFunc, rows Rows, noConfig bool, opts ...Option) (pred, wire []capEvent, res Result) {
 	t.Helper()
@@ -329,7 +329,7 @@ func capRun(t *testing.T, s *capSetup, write capWriteFunc, rows Rows, noConfig b
 	s.rec.Reset()
 	opts = append([]Option{Workers(1)}, opts...)
 	if !noConfig {
-		opts = append(opts, WithConfig(s.cfg))
+		opts = append(opts, DriverConfig(s.cfg))
 	}
 	res, err := write(ctx, s.db, rows, opts...)
 	if err != nil {
@@ -676,7 +676,7 @@ func TestCaptureLongDataPackets(t *testing.T) {
 	capVerify(t, s.plain, table, []string{"id", "v"}, rows, defaultEncoding())
 }
 
-// TestCaptureNoConfig writes without WithConfig. The package then assumes
+// TestCaptureNoConfig writes without DriverConfig. The package then assumes
 // the driver's defaults (64 MiB, UTC, no truncation) and sizes a time that is
 // midnight in UTC as 19 bytes, since it cannot know the driver's location:
 // every size must bound the packet from above, and here the only difference
@@ -774,7 +774,7 @@ func TestCaptureNoConfig(t *testing.T) {
 				}
 				over += p.Execute - w.Execute
 			}
-			t.Logf("without WithConfig (DSN %q): %d EXECUTE predicted %d bytes above the actual in total", tc.params, chunks, over)
+			t.Logf("without DriverConfig (DSN %q): %d EXECUTE predicted %d bytes above the actual in total", tc.params, chunks, over)
 			capVerify(t, s.plain, table, cols, rows, defaultEncoding())
 		})
 	}
@@ -839,7 +839,7 @@ func TestCaptureHuge(t *testing.T) {
 	}
 }
 
-// TestHiddenConfigSpecialPassword checks that WithConfig reads compress and
+// TestHiddenConfigSpecialPassword checks that DriverConfig reads compress and
 // timeTruncate right whatever the password. It demonstrates a bug in
 // options.go, hidden(): it cuts cfg.FormatDSN() at the first '?', but
 // FormatDSN writes the user and password unescaped, so a password with a
@@ -847,7 +847,7 @@ func TestCaptureHuge(t *testing.T) {
 // the real '?' then gets a key like "rest@tcp(host)/db?compress" and is lost
 // (FormatDSN writes compress before timeTruncate, so compress=true is the
 // one lost when both are set), and a ';' after the '?' makes url.ParseQuery
-// fail, losing both. A lost compress makes Limits.ServerPacket 4 bytes too
+// fail, losing both. A lost compress makes Limits.serverPacket 4 bytes too
 // large per 16 MiB piece (the server counts the compressed inner headers),
 // so a chunk at the limit is refused with error 1153; a lost timeTruncate
 // over-sizes times. Fix: format a copy without the user and password
@@ -866,7 +866,7 @@ func TestHiddenConfigSpecialPassword(t *testing.T) {
 			t.Fatalf("password %q: driver round trip %q: %v", pw, cfg.FormatDSN(), err)
 		}
 		if h := hidden(cfg); !h.compress || h.timeTruncate != time.Millisecond {
-			t.Errorf("password %q: WithConfig reads compress=%v timeTruncate=%v from %q, want true and 1ms",
+			t.Errorf("password %q: DriverConfig reads compress=%v timeTruncate=%v from %q, want true and 1ms",
 				pw, h.compress, h.timeTruncate, cfg.FormatDSN())
 		}
 	}
@@ -875,7 +875,7 @@ func TestHiddenConfigSpecialPassword(t *testing.T) {
 // TestHiddenConfigSpecialPasswordLimit shows what the bug above costs on a
 // compressed connection: with max_allowed_packet=1M the server accepts a
 // compressed payload P only if P+4 <= S-1, and Limits knows it when
-// WithConfig says compress=true. A user whose password holds a '?' loses
+// DriverConfig says compress=true. A user whose password holds a '?' loses
 // that: 1000 rows whose EXECUTE is exactly S-1 bytes are sent as one
 // statement, the server refuses it (1153) and closes the connection, and
 // the chunk is only written after a retry on a new connection.
@@ -912,7 +912,7 @@ func TestHiddenConfigSpecialPasswordLimit(t *testing.T) {
 			}
 			ctx := context.Background()
 			c.rec.Reset()
-			res, err := Insert(ctx, c.db, Values(table, []string{"a", "b"}, rows), Workers(1), MaxRows(1000), MaxBytes(1<<30), WithConfig(c.cfg))
+			res, err := Insert(ctx, c.db, Values(table, []string{"a", "b"}, rows), Workers(1), MaxRows(1000), MaxBytes(1<<30), DriverConfig(c.cfg))
 			if err != nil {
 				t.Fatalf("insert: %v", err)
 			}

@@ -46,7 +46,7 @@ func TestChunkTime(t *testing.T) {
 			var sizes []int64
 			var last int64
 			res, err := tc.load(db, table, batch.ChunkTime(20*time.Millisecond), batch.Workers(1),
-				batch.WithProgress(func(p batch.Progress) { sizes = append(sizes, p.Rows-last); last = p.Rows }))
+				batch.OnProgress(func(p batch.Progress) { sizes = append(sizes, p.Rows-last); last = p.Rows }))
 			if err != nil {
 				t.Fatalf("load: %v", err)
 			}

@@ -1,50 +1,62 @@
 // Package batch writes large numbers of rows into MySQL, MariaDB, TiDB and
-// Vitess with multi-row statements, fast, and without ever sending a packet
-// the connection cannot take ("MySQL server has gone away", error 1153).
+// Vitess with multi-row prepared statements, fast, and without ever sending a
+// packet the connection cannot take ("MySQL server has gone away", error
+// 1153).
 //
-// # The pipeline
+// [Insert] and [Replace] write a whole input ([Values] or [Structs]); a
+// [Writer] streams rows that do not fit in memory. Every call returns a
+// [Result] that says exactly which input rows are written, which were not
+// sent, and which have an unknown outcome, even when it returns an error.
 //
-// A call flows through these steps, one file (or two) each:
+// # How a load flows
 //
-//   - batch.go, rows.go: the input (Values, Structs) is checked once: arity,
-//     types, NaN, time range. Each driver.Valuer is called once and its value
-//     is both sized and sent. Values already of the driver's types are read
-//     in place, never copied.
-//   - sizer.go: the exact payload of every packet the driver will write for a
-//     chunk of rows (COM_STMT_PREPARE, COM_STMT_EXECUTE, long data), computed
-//     from the same values that are sent.
-//   - splitter.go: rows are cut into chunks, row ranges of the input, under
-//     the connection's packet ceiling and at a faster target below it
-//     (DefaultRows rows, at most 8,000 placeholders and DefaultBytes bytes
-//     per statement), in a few
-//     statement shapes so that prepared statements are reused.
-//   - limits.go: the ceiling is read on every connection the package uses:
-//     max_allowed_packet, net_buffer_length, compression, the driver's own
-//     limit, the 65,535-placeholder cap, the server's flavour and sql_mode.
-//   - session.go, pipeline.go: each worker sends on a connection of its own
-//     (DefaultWorkers), through statements prepared once per connection and
-//     executed on the driver connection with reused arguments.
-//   - retry.go: a failed chunk is classified (not sent, rolled back, unknown,
-//     permanent) and resent on a fresh connection only where that cannot
-//     write a row twice or lose one.
+// Each step lives in a file of its own, and each layer only calls the ones
+// below it:
 //
-// Every outcome lands in one ledger, from which Result is read: which input
-// rows are written, which were not sent, and which have an unknown outcome.
+//   - rows.go: the input is checked once (arity, types, NaN, time range);
+//     each driver.Valuer is called once, and the value it returns is both
+//     sized and sent. Values already of the driver's types are read in place.
+//   - sizer.go: the exact payload of every packet the driver writes for a
+//     chunk of rows, computed from the values that are sent (docs/wire.md).
+//   - splitter.go: rows are cut into chunks, ranges of input rows, under the
+//     connection's packet ceiling and at a faster target below it
+//     ([DefaultRows], [DefaultBytes]), in a few statement shapes so that
+//     prepared statements are reused. Re-splitting and halving live here too.
+//   - limits.go: the ceiling is read on every connection: max_allowed_packet,
+//     net_buffer_length, compression, the driver's own limit, the
+//     65,535-placeholder cap, the server's flavour and sql_mode ([Limits]).
+//   - session.go: one connection, its limits and its prepared statements.
+//   - pipeline.go: the workers, one session each ([DefaultWorkers]).
+//   - fate.go: after each attempt, what becomes of a chunk: written, resent,
+//     looked up, cut smaller, rejected, or reported. classify.go reads the
+//     errors it decides on; retry.go carries its decisions out within the
+//     retry budget ([RetryPolicy]); settle.go looks rows up after a lost
+//     reply.
+//   - group.go: consecutive chunks written in one transaction
+//     ([CommitEvery]); a failure before COMMIT replays the group, a lost
+//     COMMIT is settled. ledger.go records each transaction's input rows in
+//     the same transaction ([Ledger]): exactly once, and resume.
+//   - failover.go: the nodes a load may write through ([Failover]), and when
+//     it moves to the next.
+//   - result.go: every outcome is recorded in one tally, from which the
+//     [Result] is read.
 //
-// # Example
-//
-//	db, _ := sql.Open("mysql", "user:pass@tcp(127.0.0.1:3306)/shop")
-//	rows := [][]any{{1, "apple", 0.5}, {2, "pear", 0.75}}
-//	res, err := batch.Insert(ctx, db, batch.Values("fruit", []string{"id", "name", "price"}, rows))
-//	if err != nil {
-//		// res.Written, res.NotSent and res.Unknown say exactly what happened.
-//		return err
-//	}
-//	fmt.Println(res.Rows, "rows in", res.Chunks, "statements")
+// docs/design.md tells the same story at length; docs/failures.md says what
+// happens on each failure, docs/rejects.md, docs/transactions.md and
+// docs/failover.md describe bad rows, transactions and the ledger, and
+// failover.
 //
 // # Concurrency
 //
 // Insert and Replace may be called concurrently. A connection is never used
-// by two goroutines at once. Errors never contain row values or SQL text; a
-// wrapped server error stays as the server wrote it.
+// by two goroutines at once. A [Writer] is not safe for concurrent use.
+//
+// # Errors
+//
+// Bad input is refused before anything is sent, with a [*ValueError],
+// [*ArityError] or [*RowTooLargeError]. Errors from the server come wrapped
+// in a [*ChunkError], [*UnknownOutcomeError] or [*RetryError], each naming
+// the input rows it concerns as a [Range]. The package's own error texts and
+// log events never contain row values or SQL; a wrapped server error stays as
+// the server wrote it.
 package batch

@@ -2,7 +2,6 @@ package batch_test
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"fmt"
 	"testing"
@@ -91,10 +90,9 @@ func TestWrappedDriver(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			db := sql.OpenDB(wrapConnector{inner, tc.wrap})
-			t.Cleanup(func() { db.Close() })
+			db := openConnector(t, wrapConnector{inner, tc.wrap})
 			table := newTable(t, admin, "id BIGINT PRIMARY KEY, v VARCHAR(40) NOT NULL")
-			res, err := batch.Insert(ctx, db, batch.Values(table, []string{"id", "v"}, in), batch.WithConfig(cfg), batch.MaxRows(1000))
+			res, err := batch.Insert(ctx, db, batch.Values(table, []string{"id", "v"}, in), batch.DriverConfig(cfg), batch.MaxRows(1000))
 			if err != nil {
 				t.Fatalf("Insert: %v", err)
 			}

@@ -42,6 +42,24 @@ var (
 	// values. Use AllowNonStrict to load anyway (a warning is logged instead).
 	ErrNotStrict = errors.New("batch: session sql_mode is not strict (no STRICT_TRANS_TABLES or STRICT_ALL_TABLES); values could be silently truncated; set a strict sql_mode or use AllowNonStrict")
 
+	// ErrNilDB: Insert, Replace or NewWriter was given a nil DB.
+	ErrNilDB = errors.New("batch: nil DB")
+
+	// ErrTooManyRejects: more rows were refused for their values than
+	// MaxRejects allows; the load stopped.
+	ErrTooManyRejects = errors.New("batch: too many rows rejected (see MaxRejects)")
+
+	// ErrNotTransactional: MaxRejects and Ledger need tables whose engine
+	// rolls a refused statement and a transaction back (InnoDB); on MyISAM a
+	// refused multi-row statement may have written the rows before the bad
+	// one, and a ledger row could commit without its rows.
+	ErrNotTransactional = errors.New("batch: the table's engine does not roll back a refused statement (use InnoDB for MaxRejects and Ledger)")
+
+	// ErrLedgerMismatch: the ledger holds rows of the same load id for
+	// another table, other columns or another input size: the input of this
+	// load is not the one that load started with.
+	ErrLedgerMismatch = errors.New("batch: the ledger's load id was used for a different input")
+
 	// ErrClosed: the Writer was already closed.
 	ErrClosed = errors.New("batch: writer is closed")
 )
@@ -104,19 +122,17 @@ func (e *RowTooLargeError) Error() string {
 
 // UnknownOutcomeError describes one chunk whose statement reached the server
 // but whose reply never came back, and which could not be proven written or
-// safely resent. Rows FirstRow to FirstRow+Rows-1 of the input may or may not
-// be in the table. When several chunks are uncertain, they are returned joined
-// with errors.Join, so errors.As finds each.
+// safely resent. The rows of Range may or may not be in the table. When
+// several chunks are uncertain, they are returned joined with errors.Join, so
+// errors.As finds each.
 type UnknownOutcomeError struct {
-	FirstRow int
-	Rows     int
-	Err      error
+	Range Range
+	Err   error
 }
 
 // Error describes the error without any row value.
 func (e *UnknownOutcomeError) Error() string {
-	return fmt.Sprintf("batch: outcome unknown for rows %d..%d (the statement was sent, no reply came): %v",
-		e.FirstRow, e.FirstRow+e.Rows-1, e.Err)
+	return fmt.Sprintf("batch: outcome unknown for rows %v (the statement was sent, no reply came): %v", e.Range, e.Err)
 }
 
 // Unwrap returns the cause, for errors.Is and errors.As.
@@ -124,21 +140,52 @@ func (e *UnknownOutcomeError) Unwrap() error { return e.Err }
 
 // ChunkError reports a statement the server refused for a reason that
 // resending cannot fix (a duplicate key on a plain INSERT, a bad value, a
-// missing table, access denied). Nothing of the chunk was written. Err is the
-// server's error as the driver returned it (usually a *mysql.MySQLError).
+// missing table, access denied). Nothing of the rows of Range was written.
+// Err is the server's error as the driver returned it (usually a
+// *mysql.MySQLError).
 type ChunkError struct {
-	FirstRow int
-	Rows     int
-	Err      error
+	Range Range
+	// Row is the input row the server named as the cause ("at row N" in
+	// its message), or -1 when it named none.
+	Row int
+	Err error
 }
 
 // Error describes the error without any row value.
 func (e *ChunkError) Error() string {
-	return fmt.Sprintf("batch: rows %d..%d: %v", e.FirstRow, e.FirstRow+e.Rows-1, e.Err)
+	if e.Row >= 0 {
+		return fmt.Sprintf("batch: rows %v: row %d: %v", e.Range, e.Row, e.Err)
+	}
+	return fmt.Sprintf("batch: rows %v: %v", e.Range, e.Err)
 }
 
 // Unwrap returns the cause, for errors.Is and errors.As.
 func (e *ChunkError) Unwrap() error { return e.Err }
+
+// detailed is a sentinel error with the context it occurred in, printed as
+// "batch: <context>: <sentinel>" without a second "batch: ".
+type detailed struct {
+	msg string
+	err error
+}
+
+func (e *detailed) Error() string { return e.msg }
+func (e *detailed) Unwrap() error { return e.err }
+
+// detail wraps sentinel with a context built from format and args.
+func detail(sentinel error, format string, args ...any) error {
+	return &detailed{msg: "batch: " + fmt.Sprintf(format, args...) + ": " + trimPrefix(sentinel), err: sentinel}
+}
+
+// tooManyRejects is the server's refusal of the row that went over the
+// MaxRejects budget: errors.Is finds ErrTooManyRejects, errors.As the
+// server's error.
+type tooManyRejects struct{ cause error }
+
+func (e *tooManyRejects) Error() string {
+	return trimPrefix(ErrTooManyRejects) + ": " + e.cause.Error()
+}
+func (e *tooManyRejects) Unwrap() []error { return []error{ErrTooManyRejects, e.cause} }
 
 // trimPrefix drops the "batch: " of a wrapped sentinel so messages do not
 // stutter.
@@ -157,7 +204,7 @@ func trimPrefix(err error) string {
 // error; when the chunk's outcome is unknown, Err is an *UnknownOutcomeError,
 // so errors.As finds it. Otherwise none of the chunk's rows were written.
 type RetryError struct {
-	FirstRow, Rows   int
+	Range            Range
 	Bytes            int // payload of the chunk's EXECUTE and long-data packets
 	Attempts         int
 	Elapsed          time.Duration
@@ -174,8 +221,8 @@ func (e *RetryError) Error() string {
 	if e.QueryOfDeath {
 		what = "suspected query of death (the server restarted twice while it ran); stopped resending"
 	}
-	return fmt.Sprintf("batch: %s rows %d..%d (%d bytes) after %d attempts in %v; server restarted: %v, wait_timeout=%ds, max_allowed_packet=%d: %v",
-		what, e.FirstRow, e.FirstRow+e.Rows-1, e.Bytes, e.Attempts, e.Elapsed.Round(time.Millisecond),
+	return fmt.Sprintf("batch: %s rows %v (%d bytes) after %d attempts in %v; server restarted: %v, wait_timeout=%ds, max_allowed_packet=%d: %v",
+		what, e.Range, e.Bytes, e.Attempts, e.Elapsed.Round(time.Millisecond),
 		e.ServerRestarted, e.WaitTimeout, e.MaxAllowedPacket, e.Err)
 }
 

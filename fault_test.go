@@ -13,13 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,6 +160,18 @@ func faultRangeIDs(ids []int64, ranges []batch.Range) []int64 {
 	return out
 }
 
+// faultNotThere lists the input ids of the rows in ranges that are not in
+// the table (count, from faultCounts) exactly times times.
+func faultNotThere(count map[int64]int, ids []int64, ranges []batch.Range, times int) []int64 {
+	var wrong []int64
+	for _, id := range faultRangeIDs(ids, ranges) {
+		if count[id] != times {
+			wrong = append(wrong, id)
+		}
+	}
+	return wrong
+}
+
 // faultCheckRanges fails t unless Written, Unknown and NotSent are sorted,
 // disjoint, and together cover [0, n) exactly, and Rows is the sum of
 // Written.
@@ -202,83 +212,6 @@ func faultCheckRanges(t testing.TB, res batch.Result, n int) {
 	}
 }
 
-// faultLog is a slog.Handler that keeps every record of the batch package,
-// for assertions on what the package did (resends, restarts, re-splits).
-type faultLog struct {
-	mu   sync.Mutex
-	recs []faultRec
-}
-
-type faultRec struct {
-	Msg   string
-	Attrs map[string]string
-}
-
-func (h *faultLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h *faultLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *faultLog) WithGroup(string) slog.Handler            { return h }
-func (h *faultLog) Handle(_ context.Context, r slog.Record) error {
-	rec := faultRec{Msg: r.Message, Attrs: map[string]string{}}
-	r.Attrs(func(a slog.Attr) bool {
-		rec.Attrs[a.Key] = a.Value.String()
-		return true
-	})
-	h.mu.Lock()
-	h.recs = append(h.recs, rec)
-	h.mu.Unlock()
-	return nil
-}
-
-func (h *faultLog) logger() *slog.Logger { return slog.New(h) }
-
-// count is the number of records with msg whose attributes include kv
-// ("key", "value" pairs).
-func (h *faultLog) count(msg string, kv ...string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-next:
-	for _, r := range h.recs {
-		if r.Msg != msg {
-			continue
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			if r.Attrs[kv[i]] != kv[i+1] {
-				continue next
-			}
-		}
-		n++
-	}
-	return n
-}
-
-// summary counts the records by message (and class/errno for resends).
-func (h *faultLog) summary() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	counts := map[string]int{}
-	for _, r := range h.recs {
-		if r.Msg == "batch: connection limits" {
-			continue
-		}
-		k := r.Msg
-		if c, ok := r.Attrs["class"]; ok {
-			k += " class=" + c + " errno=" + r.Attrs["errno"]
-		}
-		counts[k]++
-	}
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "\n  %5d  %s", counts[k], k)
-	}
-	return b.String()
-}
-
 // faultServer starts a private server with args and opens a pool on it.
 func faultServer(t *testing.T, args ...string) (*testserver.Server, *sql.DB) {
 	t.Helper()
@@ -314,110 +247,55 @@ func faultHoldLock(t testing.TB, db *sql.DB, stmt string) (release func()) {
 	return release
 }
 
-// faultLockWaits waits up to 20 s for want transactions waiting for locks
-// while load runs, and returns how many it saw last; the test fails if load
-// ends first. (INNODB_TRX is refreshed only when last read over 100 ms ago.)
-func faultLockWaits(t testing.TB, db *sql.DB, want int, load *bgLoad) int {
-	t.Helper()
-	waiting := 0
-	for deadline := time.Now().Add(20 * time.Second); waiting < want && time.Now().Before(deadline); {
-		select {
-		case <-load.done:
-			t.Fatalf("the load ended before the lock was released: err = %v", load.err)
-		case <-time.After(150 * time.Millisecond):
-		}
-		waiting = faultCountLockWaits(t, db)
-	}
-	return waiting
-}
+// faultTrxPoll is how often the tests read INNODB_TRX: MariaDB refreshes
+// that cache only when it was last read over 100 ms ago.
+const faultTrxPoll = 150 * time.Millisecond
 
-// faultCountLockWaits is the number of transactions waiting for a lock.
-func faultCountLockWaits(t testing.TB, db *sql.DB) int {
+// faultCountLockWaits is the number of transactions waiting for a lock
+// that match where, an SQL condition on INNODB_TRX ("" for all). (A text
+// query: it does not count in Com_stmt_execute.)
+func faultCountLockWaits(t testing.TB, db *sql.DB, where string) int {
 	t.Helper()
 	var n int
-	readRow(t, db, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'", &n)
+	q := "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"
+	if where != "" {
+		q += " AND " + where
+	}
+	readRow(t, db, q, &n)
 	return n
 }
 
-// faultReleased fails t unless every connection of db is back in the pool
-// (none in use) within d of the event named after.
+// faultAwaitLockWaits waits, while load runs, until want transactions that
+// match where (see faultCountLockWaits) wait for locks, for at most
+// timeout, reading every faultTrxPoll; t fails, naming what they are, if
+// load ends first or they never do.
+func faultAwaitLockWaits(t testing.TB, db *sql.DB, load *bgLoad, timeout time.Duration, want int, where, what string, opts ...waitOption) {
+	t.Helper()
+	waiting := 0
+	waitFor(t, timeout, what, func() bool {
+		waiting = faultCountLockWaits(t, db, where)
+		return waiting >= want
+	}, append([]waitOption{during(load), every(faultTrxPoll),
+		detail(func() string { return fmt.Sprintf("%d transactions wait for locks, want %d", waiting, want) })}, opts...)...)
+}
+
+// faultReleased fails t (t.Errorf) unless every connection of db is back in
+// the pool (none in use) within d of the event named after.
 func faultReleased(t testing.TB, db *sql.DB, d time.Duration, after string) {
 	t.Helper()
 	inUse := -1
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if inUse = db.Stats().InUse; inUse == 0 {
-			return
-		}
-	}
-	t.Errorf("%d connections still in use %v after %s", inUse, d, after)
+	waitFor(t, d, "every connection back in the pool after "+after, func() bool {
+		inUse = db.Stats().InUse
+		return inUse == 0
+	}, every(20*time.Millisecond), nonFatal(), detail(func() string { return fmt.Sprintf("%d connections still in use", inUse) }))
 }
 
-// faultKiller runs KILL CONNECTION, every period, on every connection of
-// user root on the server but its own, until stop is called; stop returns
-// the number of connections killed.
+// faultKiller kills, every period, every connection of user root on the
+// server of dsn (see startKiller), until stop is called; stop returns the
+// number of connections killed.
 func faultKiller(t testing.TB, dsn string, period time.Duration) (stop func() int) {
 	t.Helper()
-	kdb, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatalf("open killer: %v", err)
-	}
-	kdb.SetMaxOpenConns(1)
-	var kills atomic.Int64
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(period)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			kills.Add(int64(faultKillAll(ctx, kdb)))
-		}
-	}()
-	var once sync.Once
-	stop = func() int {
-		once.Do(func() {
-			cancel()
-			<-done
-			kdb.Close()
-		})
-		return int(kills.Load())
-	}
-	t.Cleanup(func() { stop() })
-	return stop
-}
-
-// faultKillAll kills every root connection but the one it runs on and
-// returns how many it killed.
-func faultKillAll(ctx context.Context, kdb *sql.DB) int {
-	conn, err := kdb.Conn(ctx)
-	if err != nil {
-		return 0
-	}
-	defer conn.Close()
-	rows, err := conn.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'root' AND ID <> CONNECTION_ID()")
-	if err != nil {
-		return 0
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if rows.Scan(&id) == nil {
-			ids = append(ids, id)
-		}
-	}
-	rows.Close()
-	n := 0
-	for _, id := range ids {
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err == nil {
-			n++
-		}
-	}
-	return n
+	return startKiller(t, dsn, period, "USER = 'root'", 0)
 }
 
 // faultStatus reads a global status counter.
@@ -429,13 +307,13 @@ func faultStatus(t testing.TB, db *sql.DB, name string) int64 {
 	return v
 }
 
-// faultGate returns a WithProgress option that blocks the load's progress
+// faultGate returns a OnProgress option that blocks the load's progress
 // report, and so its sending, once rows rows are written, until release is
 // called; reached is closed when it starts blocking.
 func faultGate(rows int64) (opt batch.Option, reached <-chan struct{}, release func()) {
 	r, g := make(chan struct{}), make(chan struct{})
 	var once, rel sync.Once
-	opt = batch.WithProgress(func(p batch.Progress) {
+	opt = batch.OnProgress(func(p batch.Progress) {
 		if p.Rows >= rows {
 			once.Do(func() { close(r) })
 			<-g
@@ -444,40 +322,100 @@ func faultGate(rows int64) (opt batch.Option, reached <-chan struct{}, release f
 	return opt, r, func() { rel.Do(func() { close(g) }) }
 }
 
+// startGated starts load with a faultGate at rows rows written and
+// returns once the load reached it (waiting up to timeout, failing t if the
+// load ends first), the reporting worker held there until release is
+// called: a fault that comes then finds the load mid-way by its own count.
+func startGated(t testing.TB, timeout time.Duration, rows int, load func(gate batch.Option) (batch.Result, error)) (*bgLoad, func()) {
+	t.Helper()
+	gate, reached, release := faultGate(int64(rows))
+	l := startLoad(func() (batch.Result, error) { return load(gate) })
+	t.Cleanup(release)
+	waitFor(t, timeout, fmt.Sprintf("%d rows were in", rows), closed(reached), during(l))
+	return l, release
+}
+
 // faultWaitRows waits until table holds at least n rows (read with
-// COUNT(*) on a pool of its own), or the load is done.
-func faultWaitRows(t testing.TB, dsn, table string, n int, done <-chan struct{}) bool {
+// COUNT(*) on a pool of its own), and fails t if the load ends first.
+func faultWaitRows(t testing.TB, dsn, table string, n int, load *bgLoad) {
 	t.Helper()
 	pdb, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatalf("open poller: %v", err)
 	}
 	defer pdb.Close()
-	for {
+	waitFor(t, 5*time.Minute, fmt.Sprintf("%d rows were in", n), func() bool {
 		var got int
 		// A consistent read: it never waits for the load's locks.
-		if err := pdb.QueryRow("SELECT /* poll */ COUNT(*) FROM `" + table + "`").Scan(&got); err == nil && got >= n {
-			return true
-		}
-		select {
-		case <-done:
-			return false
-		case <-time.After(10 * time.Millisecond):
-		}
+		err := pdb.QueryRow("SELECT /* poll */ COUNT(*) FROM `" + table + "`").Scan(&got)
+		return err == nil && got >= n
+	}, during(load))
+}
+
+// faultProxy starts a faultproxy.Proxy in front of srv (opts.Target is
+// set), closed when t ends, and returns it and a DSN through it.
+func faultProxy(t testing.TB, srv *testserver.Server, opts faultproxy.Options) (*faultproxy.Proxy, string) {
+	t.Helper()
+	opts.Target = srv.Addr()
+	proxy, err := faultproxy.Start(opts)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { proxy.Close() })
+	return proxy, "root@tcp(" + proxy.Addr() + ")/test"
 }
 
 const faultKeyed = "id BIGINT NOT NULL PRIMARY KEY, v VARCHAR(255) NOT NULL"
 
-// faultWrites are the two loads into a table keyed by id whose lost replies
-// the package settles without duplicates: REPLACE (resent) and a plain
-// INSERT (looked up by key).
-var faultWrites = []struct {
+// faultWrite is a load into a table keyed by id whose lost replies the
+// package settles without duplicates.
+type faultWrite struct {
 	name  string
 	write func(context.Context, batch.DB, batch.Rows, ...batch.Option) (batch.Result, error)
-}{
+}
+
+// faultWrites are the two of them: REPLACE (resent) and a plain INSERT
+// (looked up by key).
+var faultWrites = []faultWrite{
 	{"Replace", batch.Replace},
 	{"KeyedInsert", batch.Insert},
+}
+
+// faultLoad is the load of a faultRideOut subtest: write rows into table,
+// logging to log.
+type faultLoad struct {
+	faultWrite
+	table string
+	rows  [][]any
+	log   *logRecorder
+}
+
+// run runs the load through db with opts.
+func (l faultLoad) run(db batch.DB, opts ...batch.Option) (batch.Result, error) {
+	opts = append([]batch.Option{batch.Logger(l.log.logger())}, opts...)
+	return l.write(context.Background(), db, batch.Values(l.table, []string{"id", "v"}, l.rows), opts...)
+}
+
+// faultRideOut is the skeleton of the tests whose load must ride out a
+// fault. For each of faultWrites a subtest loads ids, with values of size
+// bytes, into a new table (columns def, made through db): inject runs the
+// load while it injects the fault, checks that the fault happened, and
+// returns what the load returned. The load must then have succeeded with
+// Result ranges covering every row, and the table must hold every id once,
+// with its value.
+func faultRideOut(t *testing.T, db *sql.DB, ids []int64, size int, def string, inject func(t *testing.T, l faultLoad) (batch.Result, error)) {
+	rows := faultInput(ids, size)
+	for _, w := range faultWrites {
+		t.Run(w.name, func(t *testing.T) {
+			l := faultLoad{faultWrite: w, table: newTable(t, db, def), rows: rows, log: &logRecorder{}}
+			res, err := inject(t, l)
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			faultCheckRanges(t, res, len(ids))
+			faultExact(t, db, l.table, ids, size)
+		})
+	}
 }
 
 // ---- 1. connections killed every 50 ms ----
@@ -485,29 +423,19 @@ var faultWrites = []struct {
 func TestFaultKillConnections(t *testing.T) {
 	srv, db := faultServer(t)
 	const n = 200_000
-	ids := faultIDs(0, n)
-	rows := faultInput(ids, 24)
-	for _, tc := range faultWrites {
-		t.Run(tc.name, func(t *testing.T) {
-			table := newTable(t, db, faultKeyed)
-			log := &faultLog{}
-			stop := faultKiller(t, srv.DSN(""), 50*time.Millisecond)
-			res, err := tc.write(context.Background(), db, batch.Values(table, []string{"id", "v"}, rows), batch.WithLogger(log.logger()))
-			kills := stop()
-			t.Logf("%d kills, %d retries, %v; log:%s", kills, res.Retries, res.Elapsed.Round(time.Millisecond), log.summary())
-			if err != nil {
-				t.Fatalf("err = %v", err)
-			}
-			if kills == 0 || res.Retries == 0 {
-				t.Errorf("kills = %d, Retries = %d: want both > 0 (the fault did not happen)", kills, res.Retries)
-			}
-			if res.Rows != n {
-				t.Errorf("Result.Rows = %d, want %d", res.Rows, n)
-			}
-			faultCheckRanges(t, res, n)
-			faultExact(t, db, table, ids, 24)
-		})
-	}
+	faultRideOut(t, db, faultIDs(0, n), 24, faultKeyed, func(t *testing.T, l faultLoad) (batch.Result, error) {
+		stop := faultKiller(t, srv.DSN(""), 50*time.Millisecond)
+		res, err := l.run(db)
+		kills := stop()
+		t.Logf("%d kills, %d retries, %v; log:%s", kills, res.Retries, res.Elapsed.Round(time.Millisecond), l.log.summary())
+		if kills == 0 || res.Retries == 0 {
+			t.Errorf("kills = %d, Retries = %d: want both > 0 (the fault did not happen)", kills, res.Retries)
+		}
+		if res.Rows != n {
+			t.Errorf("Result.Rows = %d, want %d", res.Rows, n)
+		}
+		return res, err
+	})
 }
 
 // ---- 2. the server SIGKILLed mid-batch and restarted ----
@@ -515,92 +443,63 @@ func TestFaultKillConnections(t *testing.T) {
 func TestFaultServerRestart(t *testing.T) {
 	srv, db := faultServer(t)
 	const n = 200_000
-	ids := faultIDs(0, n)
-	rows := faultInput(ids, 24)
-	for _, tc := range faultWrites {
-		t.Run(tc.name, func(t *testing.T) {
-			table := newTable(t, db, faultKeyed)
-			log := &faultLog{}
-			oldPID := srv.PID()
-			load := startLoad(func() (batch.Result, error) {
-				return tc.write(context.Background(), db, batch.Values(table, []string{"id", "v"}, rows), batch.WithLogger(log.logger()))
-			})
-			if !faultWaitRows(t, srv.DSN(""), table, n/5, load.done) {
-				t.Fatalf("the load ended before %d rows were in: err = %v", n/5, load.err)
-			}
-			if kerr := srv.Kill(); kerr != nil {
-				t.Fatalf("kill: %v", kerr)
-			}
-			time.Sleep(3 * time.Second)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if rerr := srv.Restart(ctx); rerr != nil {
-				t.Fatalf("restart: %v", rerr)
-			}
-			newPID := srv.PID()
-			res, err := load.wait()
-			t.Logf("server pid %d -> %d, %d retries, %v; log:%s", oldPID, newPID, res.Retries, res.Elapsed.Round(time.Millisecond), log.summary())
-			var re *batch.RetryError
-			if errors.As(err, &re) {
-				t.Fatalf("the load did not ride out the restart: RetryError %+v", *re)
-			}
-			if err != nil {
-				t.Fatalf("err = %v", err)
-			}
-			if newPID == 0 || newPID == oldPID {
-				t.Errorf("server pid %d -> %d: want a new process", oldPID, newPID)
-			}
-			if got := log.count("batch: the server restarted while a chunk was in flight"); got == 0 || res.Retries == 0 {
-				t.Errorf("%d restart events logged, Retries = %d: want both > 0", got, res.Retries)
-			}
-			faultCheckRanges(t, res, n)
-			faultExact(t, db, table, ids, 24)
-		})
-	}
+	faultRideOut(t, db, faultIDs(0, n), 24, faultKeyed, func(t *testing.T, l faultLoad) (batch.Result, error) {
+		oldPID := srv.PID()
+		load := startLoad(func() (batch.Result, error) { return l.run(db) })
+		faultWaitRows(t, srv.DSN(""), l.table, n/5, load)
+		if kerr := srv.Kill(); kerr != nil {
+			t.Fatalf("kill: %v", kerr)
+		}
+		time.Sleep(3 * time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if rerr := srv.Restart(ctx); rerr != nil {
+			t.Fatalf("restart: %v", rerr)
+		}
+		newPID := srv.PID()
+		res, err := load.wait()
+		t.Logf("server pid %d -> %d, %d retries, %v; log:%s", oldPID, newPID, res.Retries, res.Elapsed.Round(time.Millisecond), l.log.summary())
+		var re *batch.RetryError
+		if errors.As(err, &re) {
+			t.Fatalf("the load did not ride out the restart: RetryError %+v", *re)
+		}
+		if newPID == 0 || newPID == oldPID {
+			t.Errorf("server pid %d -> %d: want a new process", oldPID, newPID)
+		}
+		if got := l.log.count("batch: the server restarted while a chunk was in flight"); got == 0 || res.Retries == 0 {
+			t.Errorf("%d restart events logged, Retries = %d: want both > 0", got, res.Retries)
+		}
+		return res, err
+	})
 }
 
 // ---- 3. a proxy cutting TCP connections after a random number of bytes ----
 
 func TestFaultProxyCuts(t *testing.T) {
 	srv, db := faultServer(t)
-	const n = 200_000
-	ids := faultIDs(0, n)
-	rows := faultInput(ids, 24)
-	for _, tc := range faultWrites {
-		t.Run(tc.name, func(t *testing.T) {
-			table := newTable(t, db, faultKeyed)
-			seed := rand.Uint64()
-			proxy, err := faultproxy.Start(faultproxy.Options{Target: srv.Addr(), MaxCuts: 40, CutMin: 1, CutMax: 300_000, Seed: seed})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer proxy.Close()
-			// No ping (openDSN's): any connection may be cut, even in its
-			// handshake, and only the load retries.
-			pdb, err := sql.Open("mysql", "root@tcp("+proxy.Addr()+")/test")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pdb.Close()
-			log := &faultLog{}
-			res, err := tc.write(context.Background(), pdb, batch.Values(table, []string{"id", "v"}, rows), batch.WithLogger(log.logger()))
-			cuts := proxy.Cuts()
-			dirs := map[faultproxy.Direction]int{}
-			for _, c := range cuts {
-				dirs[c.Direction]++
-			}
-			t.Logf("seed %d: %d connections, %d cuts %v, %d retries, %v; log:%s", seed, proxy.Conns(), len(cuts), dirs,
-				res.Retries, res.Elapsed.Round(time.Millisecond), log.summary())
-			if err != nil {
-				t.Fatalf("err = %v", err)
-			}
-			if len(cuts) < 5 || dirs[faultproxy.ClientToServer] == 0 || dirs[faultproxy.ServerToClient] == 0 || res.Retries == 0 {
-				t.Errorf("%d cuts %v, Retries = %d: want at least 5 cuts, in both directions, and retries", len(cuts), dirs, res.Retries)
-			}
-			faultCheckRanges(t, res, n)
-			faultExact(t, db, table, ids, 24)
-		})
-	}
+	faultRideOut(t, db, faultIDs(0, 200_000), 24, faultKeyed, func(t *testing.T, l faultLoad) (batch.Result, error) {
+		seed := rand.Uint64()
+		proxy, dsn := faultProxy(t, srv, faultproxy.Options{MaxCuts: 40, CutMin: 1, CutMax: 300_000, Seed: seed})
+		// No ping (openDSN's): any connection may be cut, even in its
+		// handshake, and only the load retries.
+		pdb, err := sql.Open("mysql", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pdb.Close()
+		res, err := l.run(pdb)
+		cuts := proxy.Cuts()
+		dirs := map[faultproxy.Direction]int{}
+		for _, c := range cuts {
+			dirs[c.Direction]++
+		}
+		t.Logf("seed %d: %d connections, %d cuts %v, %d retries, %v; log:%s", seed, proxy.Conns(), len(cuts), dirs,
+			res.Retries, res.Elapsed.Round(time.Millisecond), l.log.summary())
+		if len(cuts) < 5 || dirs[faultproxy.ClientToServer] == 0 || dirs[faultproxy.ServerToClient] == 0 || res.Retries == 0 {
+			t.Errorf("%d cuts %v, Retries = %d: want at least 5 cuts, in both directions, and retries", len(cuts), dirs, res.Retries)
+		}
+		return res, err
+	})
 }
 
 // ---- 4. max_allowed_packet lowered mid-run while connections are killed ----
@@ -608,52 +507,37 @@ func TestFaultProxyCuts(t *testing.T) {
 func TestFaultMaxAllowedPacketLowered(t *testing.T) {
 	srv, db := faultServer(t, "--max-allowed-packet=16M")
 	const n, size = 20_000, 2000 // 1000-row chunks of ~2 MB (with MaxBytes above the packet limit)
-	ids := faultIDs(0, n)
-	rows := faultInput(ids, size)
-	for _, tc := range faultWrites {
-		t.Run(tc.name, func(t *testing.T) {
-			mustExec(t, db, "SET GLOBAL max_allowed_packet = 16777216")
-			// A pool of its own: the shared one may keep idle connections
-			// made with the lowered limit, and the load would then plan
-			// small chunks from the start.
-			db, _ := openDSN(t, srv.DSN(""))
-			table := newTable(t, db, "id BIGINT NOT NULL PRIMARY KEY, v VARCHAR(4000) NOT NULL")
-			log := &faultLog{}
-			// The load pauses once 2000 rows are in, until the limit is
-			// lowered and its connections killed: loads this size can
-			// otherwise finish before the faults land.
-			gate, reached, release := faultGate(2000)
-			t.Cleanup(release)
-			load := startLoad(func() (batch.Result, error) {
-				return tc.write(context.Background(), db, batch.Values(table, []string{"id", "v"}, rows),
-					batch.MaxBytes(1<<30), batch.WithLogger(log.logger()), gate)
-			})
-			select {
-			case <-reached:
-			case <-load.done:
-				t.Fatalf("the load ended before 2000 rows were in: err = %v", load.err)
-			}
-			mustExec(t, db, "SET GLOBAL max_allowed_packet = 262144")
-			stop := faultKiller(t, srv.DSN(""), 100*time.Millisecond)
-			time.Sleep(250 * time.Millisecond) // two rounds of kills while the workers wait
-			release()
-			res, err := load.wait()
-			kills := stop()
-			t.Logf("%d kills, %d retries, MaxPacket %d, %v; log:%s", kills, res.Retries, res.MaxPacket, res.Elapsed.Round(time.Millisecond), log.summary())
-			if err != nil {
-				t.Fatalf("err = %v", err)
-			}
-			if res.MaxPacket > 262144 || log.count("batch: chunk re-split for the connection's limits") == 0 {
-				t.Errorf("MaxPacket = %d, %d re-splits: want <= 262144 and > 0 (the lowered limit was not met)",
-					res.MaxPacket, log.count("batch: chunk re-split for the connection's limits"))
-			}
-			if kills == 0 {
-				t.Errorf("no connection was killed")
-			}
-			faultCheckRanges(t, res, n)
-			faultExact(t, db, table, ids, size)
+	def := "id BIGINT NOT NULL PRIMARY KEY, v VARCHAR(4000) NOT NULL"
+	faultRideOut(t, db, faultIDs(0, n), size, def, func(t *testing.T, l faultLoad) (batch.Result, error) {
+		mustExec(t, db, "SET GLOBAL max_allowed_packet = 16777216")
+		// A pool of its own: the shared one may keep idle connections made
+		// with the lowered limit, and the load would then plan small
+		// chunks from the start.
+		ldb, _ := openDSN(t, srv.DSN(""))
+		// The load pauses once 2000 rows are in, until the limit is
+		// lowered and its connections killed: loads this size can
+		// otherwise finish before the faults land.
+		// Transactions of 2 chunks: most of the load is still to be sent
+		// once the first transaction has committed and the gate holds.
+		load, release := startGated(t, 5*time.Minute, 2000, func(gate batch.Option) (batch.Result, error) {
+			return l.run(ldb, batch.MaxBytes(1<<30), batch.CommitEvery(2), gate)
 		})
-	}
+		mustExec(t, ldb, "SET GLOBAL max_allowed_packet = 262144")
+		stop := faultKiller(t, srv.DSN(""), 100*time.Millisecond)
+		time.Sleep(250 * time.Millisecond) // two rounds of kills while the workers wait
+		release()
+		res, err := load.wait()
+		kills := stop()
+		t.Logf("%d kills, %d retries, MinPacketLimit %d, %v; log:%s", kills, res.Retries, res.MinPacketLimit, res.Elapsed.Round(time.Millisecond), l.log.summary())
+		if res.MinPacketLimit > 262144 || l.log.count("batch: chunk re-split for the connection's limits") == 0 {
+			t.Errorf("MinPacketLimit = %d, %d re-splits: want <= 262144 and > 0 (the lowered limit was not met)",
+				res.MinPacketLimit, l.log.count("batch: chunk re-split for the connection's limits"))
+		}
+		if kills == 0 {
+			t.Errorf("no connection was killed")
+		}
+		return res, err
+	})
 }
 
 // ---- 5. wait_timeout shorter than the gaps of a streaming Writer ----
@@ -662,9 +546,9 @@ func TestFaultWaitTimeout(t *testing.T) {
 	t.Parallel() // mostly sleeping
 	_, db := faultServer(t, "--wait-timeout=2")
 	table := newTable(t, db, faultKeyed)
-	log := &faultLog{}
+	log := &logRecorder{}
 	ctx := context.Background()
-	w, err := batch.NewWriter(db, table, []string{"id", "v"}, batch.MaxRows(1), batch.WithLogger(log.logger()))
+	w, err := batch.NewWriter(db, table, []string{"id", "v"}, batch.MaxRows(1), batch.Logger(log.logger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -701,15 +585,13 @@ func TestFaultKillNoUniqueKey(t *testing.T) {
 	const n = 200_000
 	ids := faultIDs(0, n)
 	table := newTable(t, db, "id BIGINT NOT NULL, v VARCHAR(255) NOT NULL, KEY (id)")
-	log := &faultLog{}
+	log := &logRecorder{}
 	load := startLoad(func() (batch.Result, error) {
-		return batch.Insert(context.Background(), db, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)), batch.WithLogger(log.logger()))
+		return batch.Insert(context.Background(), db, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)), batch.Logger(log.logger()))
 	})
 	// Kill once some rows are in, so that Written, Unknown and NotSent are
 	// all likely to be non-empty.
-	if !faultWaitRows(t, srv.DSN(""), table, n/10, load.done) {
-		t.Fatalf("the load ended before %d rows were in: err = %v", n/10, load.err)
-	}
+	faultWaitRows(t, srv.DSN(""), table, n/10, load)
 	stop := faultKiller(t, srv.DSN(""), 50*time.Millisecond)
 	res, err := load.wait()
 	kills := stop()
@@ -728,7 +610,7 @@ func TestFaultKillNoUniqueKey(t *testing.T) {
 			t.Errorf("error %v: want only UnknownOutcomeErrors", leaf)
 			continue
 		}
-		uncertain = append(uncertain, batch.Range{First: uo.FirstRow, End: uo.FirstRow + uo.Rows})
+		uncertain = append(uncertain, uo.Range)
 	}
 	slices.SortFunc(uncertain, func(a, b batch.Range) int { return a.First - b.First })
 	if diff := cmp.Diff(faultMerge(uncertain), res.Unknown); diff != "" {
@@ -747,17 +629,7 @@ func TestFaultKillNoUniqueKey(t *testing.T) {
 	if int64(total) < res.Rows || int64(total) > res.Rows+int64(uncertainRows) {
 		t.Errorf("table has %d rows, want between Result.Rows = %d and %d", total, res.Rows, res.Rows+int64(uncertainRows))
 	}
-	var wrong []int64
-	for _, id := range faultRangeIDs(ids, res.Written) {
-		if count[id] != 1 {
-			wrong = append(wrong, id)
-		}
-	}
-	for _, id := range faultRangeIDs(ids, res.NotSent) {
-		if count[id] != 0 {
-			wrong = append(wrong, id)
-		}
-	}
+	wrong := append(faultNotThere(count, ids, res.Written, 1), faultNotThere(count, ids, res.NotSent, 0)...)
 	if len(wrong) > 0 {
 		t.Errorf("%d ids outside the Unknown ranges not there exactly as Result says (once if Written, never if NotSent), e.g. %v", len(wrong), faultHead(wrong))
 	}
@@ -818,30 +690,28 @@ func TestFaultDeadlocks(t *testing.T) {
 	r.Shuffle(n, func(i, j int) { orders[2][i], orders[2][j] = orders[2][j], orders[2][i] })
 	r.Shuffle(n, func(i, j int) { orders[3][i], orders[3][j] = orders[3][j], orders[3][i] })
 	before := faultStatus(t, db, "Innodb_deadlocks")
-	log := &faultLog{}
-	results := make([]batch.Result, len(orders))
-	errs := make([]error, len(orders))
-	var wg sync.WaitGroup
+	log := &logRecorder{}
+	loads := make([]*bgLoad, len(orders))
 	for i, order := range orders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], errs[i] = batch.Insert(context.Background(), db, batch.Values(table, []string{"id", "v"}, faultInput(order, 24)),
-				batch.OnDuplicateKeyUpdateExcept("id"), batch.Workers(2), batch.WithLogger(log.logger()))
-		}()
+		loads[i] = startLoad(func() (batch.Result, error) {
+			return batch.Insert(context.Background(), db, batch.Values(table, []string{"id", "v"}, faultInput(order, 24)),
+				// CommitEvery(1): the per-chunk resend of a deadlock victim;
+				// TestGroupReplayOnDeadlock covers transactions of chunks.
+				batch.OnDuplicateKeyUpdateExcept("id"), batch.Workers(2), batch.CommitEvery(1), batch.Logger(log.logger()))
+		})
 	}
-	wg.Wait()
-	deadlocks := faultStatus(t, db, "Innodb_deadlocks") - before
 	retries := 0
-	for _, res := range results {
+	for _, l := range loads {
+		res, _ := l.wait()
 		retries += res.Retries
 	}
+	deadlocks := faultStatus(t, db, "Innodb_deadlocks") - before
 	t.Logf("%d deadlocks, %d retries; log:%s", deadlocks, retries, log.summary())
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("writer %d: %v", i, err)
+	for i, l := range loads {
+		if l.err != nil {
+			t.Errorf("writer %d: %v", i, l.err)
 		}
-		faultCheckRanges(t, results[i], n)
+		faultCheckRanges(t, l.res, n)
 	}
 	if deadlocks == 0 || log.count("batch: resending chunk", "class", "rolled-back", "errno", "1213") == 0 {
 		t.Errorf("%d deadlocks, %d resends after 1213: want both > 0", deadlocks,
@@ -862,9 +732,7 @@ func TestFaultCancel(t *testing.T) {
 	load := startLoad(func() (batch.Result, error) {
 		return batch.Insert(ctx, db, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)))
 	})
-	if !faultWaitRows(t, srv.DSN(""), table, n/10, load.done) {
-		t.Fatalf("the load ended before %d rows were in: err = %v", n/10, load.err)
-	}
+	faultWaitRows(t, srv.DSN(""), table, n/10, load)
 	cancelled := time.Now()
 	cancel()
 	res, err := load.wait()
@@ -888,8 +756,28 @@ func TestFaultCancel(t *testing.T) {
 
 // ---- 9. a chunk that crashes the server ----
 
+// In "Chunk" each chunk commits alone (CommitEvery(1)): the marker chunk
+// ends with an unknown outcome, as a statement that crashed the server may
+// have been applied. In "Group", the default, it is in a transaction of
+// chunks, which a crash rolls back: the group ends not sent.
 func TestFaultQueryOfDeath(t *testing.T) {
 	t.Parallel() // mostly waiting for restarts
+	for _, tc := range []struct {
+		name  string
+		opts  []batch.Option
+		group bool
+	}{
+		{"Chunk", []batch.Option{batch.CommitEvery(1)}, false},
+		{"Group", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			faultQueryOfDeath(t, tc.group, tc.opts...)
+		})
+	}
+}
+
+func faultQueryOfDeath(t *testing.T, group bool, opts ...batch.Option) {
 	srv, db := faultServer(t)
 	table := newTable(t, db, faultKeyed)
 	const n, markerRow = 20_000, 5500
@@ -901,8 +789,7 @@ func TestFaultQueryOfDeath(t *testing.T) {
 	var mu sync.Mutex
 	var pids []int
 	var restartErr error
-	proxy, err := faultproxy.Start(faultproxy.Options{
-		Target: srv.Addr(),
+	proxy, dsn := faultProxy(t, srv, faultproxy.Options{
 		Marker: []byte(marker),
 		OnMarker: func() {
 			// The server "crashes" on the statement before running it
@@ -923,14 +810,10 @@ func TestFaultQueryOfDeath(t *testing.T) {
 			pids = append(pids, srv.PID())
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	pdb, _ := openDSN(t, "root@tcp("+proxy.Addr()+")/test")
-	log := &faultLog{}
+	pdb, _ := openDSN(t, dsn)
+	log := &logRecorder{}
 	res, err := batch.Replace(context.Background(), pdb, batch.Values(table, []string{"id", "v"}, rows),
-		batch.Workers(1), batch.WithLogger(log.logger()))
+		append([]batch.Option{batch.Workers(1), batch.Logger(log.logger())}, opts...)...)
 	mu.Lock()
 	gotPIDs, kerr := slices.Clone(pids), restartErr
 	mu.Unlock()
@@ -950,16 +833,25 @@ func TestFaultQueryOfDeath(t *testing.T) {
 	if !errors.As(err, &re) {
 		t.Fatalf("err = %v, want a *batch.RetryError", err)
 	}
-	if !re.QueryOfDeath || !re.ServerRestarted || re.FirstRow > markerRow || re.FirstRow+re.Rows <= markerRow {
+	if !re.QueryOfDeath || !re.ServerRestarted || re.Range.First > markerRow || re.Range.End <= markerRow {
 		t.Errorf("RetryError %+v: want QueryOfDeath and ServerRestarted, rows covering row %d", *re, markerRow)
 	}
 	var uo *batch.UnknownOutcomeError
-	if !errors.As(err, &uo) || uo.FirstRow != re.FirstRow || uo.Rows != re.Rows {
-		t.Errorf("err = %v: want an UnknownOutcomeError for rows %d+%d inside", err, re.FirstRow, re.Rows)
+	if !group && (!errors.As(err, &uo) || uo.Range != re.Range) {
+		t.Errorf("err = %v: want an UnknownOutcomeError for rows %v inside", err, re.Range)
 	}
-	marked := batch.Range{First: re.FirstRow, End: re.FirstRow + re.Rows}
+	if group && errors.As(err, &uo) {
+		t.Errorf("err = %v: want no UnknownOutcomeError (a crash rolls the transaction back)", err)
+	}
+	marked := re.Range
 	want := struct{ Written, Unknown, NotSent []batch.Range }{
 		[]batch.Range{{First: 0, End: marked.First}}, []batch.Range{marked}, []batch.Range{{First: marked.End, End: n}},
+	}
+	if group {
+		want.Unknown, want.NotSent = nil, []batch.Range{{First: marked.First, End: n}}
+	}
+	if marked.First == 0 {
+		want.Written = nil // the marker's transaction was the first
 	}
 	got := struct{ Written, Unknown, NotSent []batch.Range }{res.Written, res.Unknown, res.NotSent}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -973,80 +865,23 @@ func TestFaultQueryOfDeath(t *testing.T) {
 
 // ---- a caller-owned transaction is never retried ----
 
+// TestFaultCallerTxNotRetried runs a REPLACE in the caller's transaction
+// that waits for another transaction's lock, and makes it fail: the
+// statement is executed once, never resent, and the table is unchanged.
 func TestFaultCallerTxNotRetried(t *testing.T) {
 	_, db := faultServer(t)
-	seed := faultIDs(1, 2000)
-	setup := func(t *testing.T) (table string, other *sql.Conn, tx *sql.Tx) {
-		table = newTable(t, db, faultKeyed)
-		if _, err := batch.Insert(context.Background(), db, batch.Values(table, []string{"id", "v"}, faultInput(seed, 24))); err != nil {
-			t.Fatal(err)
-		}
-		ctx := context.Background()
-		other, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { other.Close() })
-		// The other transaction changes (so weighs more than) rows 100..1999.
-		for _, q := range []string{"BEGIN", "UPDATE `" + table + "` SET v = CONCAT('o', v) WHERE id BETWEEN 100 AND 1999"} {
-			if _, err := other.ExecContext(ctx, q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
-		t.Cleanup(func() { other.ExecContext(ctx, "ROLLBACK") })
-		if tx, err = db.BeginTx(ctx, nil); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { tx.Rollback() })
-		return table, other, tx
-	}
-	// waitLockWait waits until the transaction of connection id waits for
-	// a lock. INNODB_TRX is a cache that MariaDB refreshes only when it was
-	// last read over 100 ms ago: polled faster, it never changes.
-	waitLockWait := func(t *testing.T, id int64, done <-chan struct{}) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			select {
-			case <-done:
-				t.Fatal("the batch ended before it waited for the other transaction's lock")
-			case <-time.After(200 * time.Millisecond):
-			}
-			var waiting int
-			// No args: a text query, not counted in Com_stmt_execute.
-			q := fmt.Sprintf("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id = %d", id)
-			if err := db.QueryRow(q).Scan(&waiting); err == nil && waiting > 0 {
-				return
-			}
-		}
-		t.Fatal("the batch never waited for the other transaction's lock")
-	}
-	// connID is the server's id of the caller's connection.
-	connID := func(t *testing.T, tx *sql.Tx) int64 {
-		t.Helper()
-		var id int64
-		if err := tx.QueryRow("SELECT CONNECTION_ID()").Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
-	batchRows := faultInput(faultIDs(100, 10), 30) // rows 100..109, locked by the other transaction
 
 	t.Run("Deadlock", func(t *testing.T) {
-		table, other, tx := setup(t)
-		txID := connID(t, tx)
+		c := newFaultCallerTx(t, db)
 		// tx locks row 1, then the batch waits for row 100 (other's); other
 		// then asks for row 1: a deadlock, whose lighter victim is tx.
-		if _, err := tx.Exec("UPDATE `" + table + "` SET v = 'tx' WHERE id = 1"); err != nil {
+		if _, err := c.tx.Exec("UPDATE `" + c.table + "` SET v = 'tx' WHERE id = 1"); err != nil {
 			t.Fatal(err)
 		}
 		deadlocks, executes := faultStatus(t, db, "Innodb_deadlocks"), faultStatus(t, db, "Com_stmt_execute")
-		log := &faultLog{}
-		load := startLoad(func() (batch.Result, error) {
-			return batch.Replace(context.Background(), tx, batch.Values(table, []string{"id", "v"}, batchRows), batch.WithLogger(log.logger()))
-		})
-		waitLockWait(t, txID, load.done)
-		if _, oerr := other.ExecContext(context.Background(), "UPDATE `"+table+"` SET v = 'other' WHERE id = 1"); oerr != nil {
+		log := &logRecorder{}
+		load := c.startBlocked(t, log)
+		if _, oerr := c.other.ExecContext(context.Background(), "UPDATE `"+c.table+"` SET v = 'other' WHERE id = 1"); oerr != nil {
 			t.Fatalf("the other transaction: %v (it should have won the deadlock)", oerr)
 		}
 		res, err := load.wait()
@@ -1065,21 +900,17 @@ func TestFaultCallerTxNotRetried(t *testing.T) {
 			t.Errorf("%d deadlocks, %d executes, Retries = %d, Rows = %d: want 1, 1, 0, 0 (no resend in the caller's transaction)",
 				deadlocks, executes, res.Retries, res.Rows)
 		}
-		faultCheckRanges(t, res, len(batchRows))
-		other.ExecContext(context.Background(), "ROLLBACK")
-		faultExact(t, db, table, seed, 24)
+		faultCheckRanges(t, res, len(c.rows))
+		c.other.ExecContext(context.Background(), "ROLLBACK")
+		faultExact(t, db, c.table, c.seed, 24)
 	})
 
 	t.Run("Kill", func(t *testing.T) {
-		table, _, tx := setup(t)
-		txID := connID(t, tx)
+		c := newFaultCallerTx(t, db)
 		executes := faultStatus(t, db, "Com_stmt_execute")
-		log := &faultLog{}
-		load := startLoad(func() (batch.Result, error) {
-			return batch.Replace(context.Background(), tx, batch.Values(table, []string{"id", "v"}, batchRows), batch.WithLogger(log.logger()))
-		})
-		waitLockWait(t, txID, load.done)
-		mustExec(t, db, fmt.Sprintf("KILL CONNECTION %d", txID))
+		log := &logRecorder{}
+		load := c.startBlocked(t, log)
+		killConn(t, db, c.txID)
 		res, err := load.wait()
 		executes = faultStatus(t, db, "Com_stmt_execute") - executes
 		t.Logf("err = %v; %d executes; Unknown %v; log:%s", err, executes, res.Unknown, log.summary())
@@ -1089,9 +920,67 @@ func TestFaultCallerTxNotRetried(t *testing.T) {
 		if executes != 1 || res.Retries != 0 || res.Rows != 0 {
 			t.Errorf("%d executes, Retries = %d, Rows = %d: want 1, 0, 0 (no resend in the caller's transaction)", executes, res.Retries, res.Rows)
 		}
-		faultCheckRanges(t, res, len(batchRows))
-		faultExact(t, db, table, seed, 24)
+		faultCheckRanges(t, res, len(c.rows))
+		faultExact(t, db, c.table, c.seed, 24)
 	})
+}
+
+// faultCallerTx is the setting of TestFaultCallerTxNotRetried: a table
+// holding ids seed, another transaction that has changed (so weighs more
+// than) rows 100..1999, and the caller's transaction tx, on the server's
+// connection txID; the batch is rows, ids 100..109, locked by the other.
+type faultCallerTx struct {
+	db    *sql.DB
+	table string
+	seed  []int64
+	rows  [][]any
+	other *sql.Conn
+	tx    *sql.Tx
+	txID  int64
+}
+
+func newFaultCallerTx(t *testing.T, db *sql.DB) *faultCallerTx {
+	t.Helper()
+	ctx := context.Background()
+	c := &faultCallerTx{db: db, table: newTable(t, db, faultKeyed), seed: faultIDs(1, 2000), rows: faultInput(faultIDs(100, 10), 30)}
+	if _, err := batch.Insert(ctx, db, batch.Values(c.table, []string{"id", "v"}, faultInput(c.seed, 24))); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if c.other, err = db.Conn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.other.Close() })
+	for _, q := range []string{"BEGIN", "UPDATE `" + c.table + "` SET v = CONCAT('o', v) WHERE id BETWEEN 100 AND 1999"} {
+		if _, err := c.other.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() { c.other.ExecContext(ctx, "ROLLBACK") })
+	if c.tx, err = db.BeginTx(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.tx.Rollback() })
+	if err := c.tx.QueryRow("SELECT CONNECTION_ID()").Scan(&c.txID); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// startBlocked starts the batch in the caller's transaction and waits
+// until it waits for the other transaction's lock.
+func (c *faultCallerTx) startBlocked(t *testing.T, log *logRecorder) *bgLoad {
+	t.Helper()
+	load := startLoad(func() (batch.Result, error) {
+		return batch.Replace(context.Background(), c.tx, batch.Values(c.table, []string{"id", "v"}, c.rows), batch.Logger(log.logger()))
+	})
+	// The table is named too: INNODB_TRX is a cache refreshed at most every
+	// 100 ms, which can still show the previous case's transaction, on the
+	// same pooled connection, waiting.
+	faultAwaitLockWaits(t, c.db, load, 10*time.Second, 1,
+		fmt.Sprintf("trx_mysql_thread_id = %d AND trx_query LIKE '%%%s%%'", c.txID, c.table),
+		"the batch waiting for the other transaction's lock")
+	return load
 }
 
 // ---- a lost reply whose statement lands after the look-up ----
@@ -1133,29 +1022,27 @@ func TestFaultLateLanding(t *testing.T) {
 			release := faultHoldLock(t, db, "SELECT id FROM `"+table+"` WHERE id = 1200 FOR UPDATE")
 			// One cut: the first connection that has sent 1 MiB (inside the
 			// chunk's EXECUTE packet) loses the reply to that packet.
-			proxy, err := faultproxy.Start(faultproxy.Options{Target: srv.Addr(), MaxCuts: 1, CutMin: 1 << 20, CutMax: 1 << 20,
+			proxy, dsn := faultProxy(t, srv, faultproxy.Options{MaxCuts: 1, CutMin: 1 << 20, CutMax: 1 << 20,
 				Directions: faultproxy.ServerToClient})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer proxy.Close()
 			// openDSN pings: the pool keeps that connection, made before any
 			// change of max_allowed_packet, and the load takes it first.
-			pdb, _ := openDSN(t, "root@tcp("+proxy.Addr()+")/test")
+			pdb, _ := openDSN(t, dsn)
 			if tc.lower {
 				mustExec(t, db, "SET GLOBAL max_allowed_packet = 262144")
 			}
-			log := &faultLog{}
+			log := &logRecorder{}
 			load := startLoad(func() (batch.Result, error) {
+				// CommitEvery(1): a late landing is an autocommit statement's;
+				// in a transaction the lost copy cannot commit.
 				return batch.Insert(ctx, pdb, batch.Values(table, []string{"id", "v"}, rows), batch.MaxBytes(1<<30),
-					batch.Workers(1), batch.WithLogger(log.logger()))
+					batch.Workers(1), batch.CommitEvery(1), batch.Logger(log.logger()))
 			})
 			// Wait for both copies to wait for locks: the first on the gap,
-			// the second on the first's rows. (INNODB_TRX is refreshed only
-			// when last read over 100 ms ago.)
-			if waiting := faultLockWaits(t, db, 2, load); waiting < 2 {
-				t.Fatalf("%d transactions wait for locks, want 2 (the lost copy and the resent one); cuts %v; log:%s", waiting, proxy.Cuts(), log.summary())
-			}
+			// the second on the first's rows.
+			// Naming the table: INNODB_TRX is a cache up to 100 ms old,
+			// which may still show the previous case's two waits.
+			faultAwaitLockWaits(t, db, load, 20*time.Second, 2, "trx_query LIKE '%"+table+"%'", "two transactions waiting for locks (the lost copy and the resent one)",
+				detail(func() string { return fmt.Sprintf("cuts %v; log:%s", proxy.Cuts(), log.summary()) }))
 			release()
 			res, err := load.wait()
 			t.Logf("cuts %v, %d retries, Written %v, NotSent %v; err = %v; log:%s", proxy.Cuts(), res.Retries, res.Written, res.NotSent, err, log.summary())
@@ -1172,13 +1059,7 @@ func TestFaultLateLanding(t *testing.T) {
 			// Whatever the error, the Result must match the table: rows it
 			// calls written are there, rows it calls not sent are not.
 			count, _ := faultCounts(t, db, table, size)
-			var wrong []int64
-			for _, id := range faultRangeIDs(ids, res.NotSent) {
-				if count[id] != 0 {
-					wrong = append(wrong, id)
-				}
-			}
-			if len(wrong) > 0 {
+			if wrong := faultNotThere(count, ids, res.NotSent, 0); len(wrong) > 0 {
 				t.Errorf("%d rows that Result.NotSent says were not written are in the table, e.g. ids %v", len(wrong), faultHead(wrong))
 			}
 			faultExact(t, db, table, want, size)
@@ -1224,13 +1105,11 @@ func TestFaultStopLockWait(t *testing.T) {
 			pdb.SetMaxOpenConns(tc.maxOpen)
 			lctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			log := &faultLog{}
+			log := &logRecorder{}
 			load := startLoad(func() (batch.Result, error) {
-				return batch.Insert(lctx, pdb, batch.Values(table, []string{"id", "v"}, rows), batch.WithLogger(log.logger()))
+				return batch.Insert(lctx, pdb, batch.Values(table, []string{"id", "v"}, rows), batch.Logger(log.logger()))
 			})
-			if faultLockWaits(t, db, 1, load) < 1 {
-				t.Fatalf("no statement waits for the held lock")
-			}
+			faultAwaitLockWaits(t, db, load, 20*time.Second, 1, "", "a statement waiting for the held lock")
 			stopped := time.Now()
 			if tc.fail {
 				// The other worker goes on; the last row's id, committed
@@ -1254,7 +1133,7 @@ func TestFaultStopLockWait(t *testing.T) {
 			var ce *batch.ChunkError
 			var me *mysql.MySQLError
 			switch {
-			case tc.fail && !(errors.As(err, &ce) && ce.FirstRow <= dup && dup < ce.FirstRow+ce.Rows && errors.As(err, &me) && me.Number == 1062):
+			case tc.fail && !(errors.As(err, &ce) && ce.Range.First <= dup && dup < ce.Range.End && errors.As(err, &me) && me.Number == 1062):
 				t.Errorf("err = %v, want the duplicate key's ChunkError", err)
 			case !tc.fail && !errors.Is(err, context.Canceled):
 				t.Errorf("err = %v, want context.Canceled", err)
@@ -1270,7 +1149,7 @@ func TestFaultStopLockWait(t *testing.T) {
 				t.Errorf("row %d (the waiting chunk) is not in NotSent %v", blocked, res.NotSent)
 			}
 			faultCheckRanges(t, res, n)
-			if waiting := faultCountLockWaits(t, db); waiting != 0 {
+			if waiting := faultCountLockWaits(t, db, ""); waiting != 0 {
 				t.Errorf("%d statements still wait for the lock after Insert returned", waiting)
 			}
 			// Once the lock is gone, a statement left running would land.
@@ -1302,21 +1181,18 @@ func TestFaultPartition(t *testing.T) {
 	ids := faultIDs(0, n)
 	table := newTable(t, db, faultKeyed)
 	release := faultHoldLock(t, db, fmt.Sprintf("INSERT INTO `%s` (id, v) VALUES (%d, 'held')", table, blocked))
-	proxy, err := faultproxy.Start(faultproxy.Options{Target: srv.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	pdb, _ := openDSN(t, "root@tcp("+proxy.Addr()+")/test")
+	proxy, dsn := faultProxy(t, srv, faultproxy.Options{})
+	pdb, _ := openDSN(t, dsn)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	log := &faultLog{}
+	log := &logRecorder{}
 	load := startLoad(func() (batch.Result, error) {
-		return batch.Insert(ctx, pdb, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)), batch.WithLogger(log.logger()))
+		// CommitEvery(1): the waiting chunk commits on its own, so once
+		// given up on its outcome is unknown; in a transaction of several
+		// chunks it could not commit.
+		return batch.Insert(ctx, pdb, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)), batch.CommitEvery(1), batch.Logger(log.logger()))
 	})
-	if faultLockWaits(t, db, 1, load) < 1 {
-		t.Fatalf("no statement waits for the held lock")
-	}
+	faultAwaitLockWaits(t, db, load, 20*time.Second, 1, "", "a statement waiting for the held lock")
 	proxy.Freeze()
 	cancelled := time.Now()
 	cancel()

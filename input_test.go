@@ -20,7 +20,7 @@ import (
 )
 
 // These tests give bad input and check that it is refused before anything
-// is sent (no connection is even opened: Result.MaxPacket stays 0), that the
+// is sent (no connection is even opened: Result.MinPacketLimit stays 0), that the
 // whole input is reported NotSent, and that error texts name rows, columns
 // and types but never a value.
 
@@ -48,6 +48,18 @@ var ignoreElapsed = cmpopts.IgnoreFields(batch.Result{}, "Elapsed")
 // allNotSent is the Result of a call that sent nothing for n rows.
 func allNotSent(n int) batch.Result {
 	return batch.Result{NotSent: []batch.Range{{First: 0, End: n}}}
+}
+
+// wantNothingSent fails t unless res is the Result of a call that sent none
+// of its n rows (compared with go-cmp, with ignore) and table is empty.
+func wantNothingSent(t *testing.T, res batch.Result, n int, ignore cmp.Option, db *sql.DB, table string) {
+	t.Helper()
+	if d := cmp.Diff(allNotSent(n), res, ignore); d != "" {
+		t.Errorf("Result (-want +got):\n%s", d)
+	}
+	if c := countRows(t, db, table); c != 0 {
+		t.Errorf("%d rows written, want 0", c)
+	}
 }
 
 // badRows is inputRows rows (id, s, v) with value in column v of badRow and
@@ -87,7 +99,7 @@ func TestInputValueRefused(t *testing.T) {
 	year10000 := time.Date(10000, 1, 2, 3, 4, 5, 0, time.UTC)
 	cases := []struct {
 		name     string
-		loc      string // the driver's loc, given with WithConfig
+		loc      string // the driver's loc, given with DriverConfig
 		value    any
 		wantIs   error
 		wantType string
@@ -126,7 +138,7 @@ func TestInputValueRefused(t *testing.T) {
 			h := handles[tc.loc]
 			t.Cleanup(func() { mustExec(t, h.db, "DELETE FROM `"+table+"`") })
 			res, err := batch.Insert(context.Background(), h.db, batch.Values(table, []string{"id", "s", "v"}, badRows(tc.value)),
-				batch.MaxRows(100), batch.WithConfig(h.cfg))
+				batch.MaxRows(100), batch.DriverConfig(h.cfg))
 			if !errors.Is(err, tc.wantIs) {
 				t.Fatalf("Insert error = %v, want %v", err, tc.wantIs)
 			}
@@ -139,12 +151,7 @@ func TestInputValueRefused(t *testing.T) {
 				t.Errorf("ValueError (-want +got):\n%s", d)
 			}
 			assertNoLeak(t, err, tc.leaks...)
-			if d := cmp.Diff(allNotSent(inputRows), res, ignoreElapsed); d != "" {
-				t.Errorf("Result (-want +got):\n%s", d)
-			}
-			if n := countRows(t, h.db, table); n != 0 {
-				t.Errorf("%d rows written, want 0", n)
-			}
+			wantNothingSent(t, res, inputRows, ignoreElapsed, h.db, table)
 		})
 	}
 }
@@ -156,7 +163,7 @@ func TestInputTimeInDriverLoc(t *testing.T) {
 	db, cfg := sharedDB(t, "parseTime=true&loc=America%2FNew_York")
 	at := time.Date(10000, 1, 1, 1, 0, 0, 0, time.UTC) // 9999-12-31 20:00 in New York
 	table := newTable(t, db, "id INT PRIMARY KEY, v DATETIME")
-	if _, err := batch.Insert(context.Background(), db, batch.Values(table, []string{"id", "v"}, [][]any{{1, at}}), batch.WithConfig(cfg)); err != nil {
+	if _, err := batch.Insert(context.Background(), db, batch.Values(table, []string{"id", "v"}, [][]any{{1, at}}), batch.DriverConfig(cfg)); err != nil {
 		t.Fatalf("Insert: %v", err)
 	}
 	if d := cmp.Diff([]time.Time{at}, readColumn[time.Time](t, db, table, "v")); d != "" {
@@ -164,7 +171,7 @@ func TestInputTimeInDriverLoc(t *testing.T) {
 	}
 }
 
-// TestInputTimeRangeWithoutConfig: without WithConfig the package cannot see
+// TestInputTimeRangeWithoutConfig: without DriverConfig the package cannot see
 // the driver's loc. A time whose year is inside 1..9999 in the driver's loc
 // must still be written: the year check must not refuse it for being out
 // of range in UTC, and the driver, which knows its loc, accepts it. And a
@@ -180,7 +187,7 @@ func TestInputTimeRangeWithoutConfig(t *testing.T) {
 		table := newTable(t, db, "id INT PRIMARY KEY, v DATETIME")
 		res, err := batch.Insert(ctx, db, batch.Values(table, []string{"id", "v"}, [][]any{{1, at}}))
 		if err != nil {
-			t.Fatalf("Insert of %v (driver loc New York, no WithConfig): %v", at, err)
+			t.Fatalf("Insert of %v (driver loc New York, no DriverConfig): %v", at, err)
 		}
 		if res.Rows != 1 {
 			t.Errorf("Result.Rows = %d, want 1", res.Rows)
@@ -196,7 +203,7 @@ func TestInputTimeRangeWithoutConfig(t *testing.T) {
 		// Retries are off: a chunk taken for an unknown outcome is otherwise
 		// checked and resent for 30 s, failing the same way each time.
 		res, err := batch.Insert(ctx, db, batch.Values(table, []string{"id", "s", "v"}, rows), batch.MaxRows(100),
-			batch.WithRetry(batch.RetryPolicy{MaxElapsed: -1}))
+			batch.Retry(batch.RetryPolicy{MaxElapsed: -1}))
 		if err == nil {
 			t.Fatal("Insert succeeded; the driver cannot encode year 0")
 		}
@@ -252,12 +259,7 @@ func TestInputArity(t *testing.T) {
 				t.Errorf("ArityError (-want +got):\n%s", d)
 			}
 			assertNoLeak(t, err)
-			if d := cmp.Diff(allNotSent(inputRows), res, ignoreElapsed); d != "" {
-				t.Errorf("Result (-want +got):\n%s", d)
-			}
-			if n := countRows(t, db, table); n != 0 {
-				t.Errorf("%d rows written, want 0", n)
-			}
+			wantNothingSent(t, res, inputRows, ignoreElapsed, db, table)
 		})
 	}
 }
@@ -287,12 +289,7 @@ func TestInputNames(t *testing.T) {
 			if !errors.Is(err, tc.wantIs) {
 				t.Fatalf("Insert error = %v, want %v", err, tc.wantIs)
 			}
-			if d := cmp.Diff(allNotSent(len(tc.rows)), res, ignoreElapsed); d != "" {
-				t.Errorf("Result (-want +got):\n%s", d)
-			}
-			if n := countRows(t, db, table); n != 0 {
-				t.Errorf("%d rows written, want 0", n)
-			}
+			wantNothingSent(t, res, len(tc.rows), ignoreElapsed, db, table)
 		})
 	}
 }
@@ -363,12 +360,7 @@ func TestInputOptions(t *testing.T) {
 			if !errors.Is(err, batch.ErrOptions) {
 				t.Fatalf("error = %v, want ErrOptions", err)
 			}
-			if d := cmp.Diff(allNotSent(len(rows)), res, ignoreElapsed); d != "" {
-				t.Errorf("Result (-want +got):\n%s", d)
-			}
-			if n := countRows(t, db, table); n != 0 {
-				t.Errorf("%d rows written, want 0", n)
-			}
+			wantNothingSent(t, res, len(rows), ignoreElapsed, db, table)
 		})
 	}
 }
@@ -384,7 +376,7 @@ func insertRecovering(ctx context.Context, db batch.DB, rows batch.Rows) (res ba
 	return batch.Insert(ctx, db, rows)
 }
 
-// TestInputNilDB: a nil handle is refused with ErrOptions, also a nil
+// TestInputNilDB: a nil handle is refused with ErrNilDB, also a nil
 // pointer of a handle type (a *sql.DB never opened), which an interface
 // holding it does not compare equal to nil.
 func TestInputNilDB(t *testing.T) {
@@ -401,8 +393,8 @@ func TestInputNilDB(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := insertRecovering(context.Background(), tc.db, rows)
-			if !errors.Is(err, batch.ErrOptions) {
-				t.Fatalf("Insert error = %v, want ErrOptions", err)
+			if !errors.Is(err, batch.ErrNilDB) {
+				t.Fatalf("Insert error = %v, want ErrNilDB", err)
 			}
 			if d := cmp.Diff(allNotSent(2), res, ignoreElapsed); d != "" {
 				t.Errorf("Result (-want +got):\n%s", d)
@@ -435,39 +427,43 @@ type ownedHandle struct {
 
 var ownedHandles = []ownedHandle{
 	{"Tx committed", func(t *testing.T, db *sql.DB) (batch.DB, func() error) {
-		tx, err := db.Begin()
-		if err != nil {
-			t.Fatal(err)
-		}
+		tx := ownedTx(t, db)
 		return tx, tx.Commit
 	}, true},
 	{"Tx rolled back", func(t *testing.T, db *sql.DB) (batch.DB, func() error) {
-		tx, err := db.Begin()
-		if err != nil {
-			t.Fatal(err)
-		}
+		tx := ownedTx(t, db)
 		return tx, tx.Rollback
 	}, false},
 	{"Conn", func(t *testing.T, db *sql.DB) (batch.DB, func() error) {
-		conn, err := db.Conn(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
+		conn := ownedConn(t, db)
 		return conn, conn.Close
 	}, true},
 	{"Conn in a transaction rolled back", func(t *testing.T, db *sql.DB) (batch.DB, func() error) {
-		conn, err := db.Conn(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.ExecContext(context.Background(), "BEGIN"); err != nil {
-			t.Fatal(err)
-		}
+		conn := ownedConn(t, db)
+		mustExec(t, conn, "BEGIN")
 		return conn, func() error {
 			_, err := conn.ExecContext(context.Background(), "ROLLBACK")
 			return errors.Join(err, conn.Close())
 		}
 	}, false},
+}
+
+func ownedTx(t *testing.T, db *sql.DB) *sql.Tx {
+	t.Helper()
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+func ownedConn(t *testing.T, db *sql.DB) *sql.Conn {
+	t.Helper()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 func TestInputCallerOwned(t *testing.T) {
@@ -482,7 +478,7 @@ func TestInputCallerOwned(t *testing.T) {
 			t.Parallel()
 			table := newTable(t, db, "id INT PRIMARY KEY, v TEXT")
 			owned, finish := h.open(t, db)
-			res, err := batch.Insert(context.Background(), owned, batch.Values(table, []string{"id", "v"}, rows), batch.MaxRows(100), batch.WithConfig(cfg))
+			res, err := batch.Insert(context.Background(), owned, batch.Values(table, []string{"id", "v"}, rows), batch.MaxRows(100), batch.DriverConfig(cfg))
 			if err != nil {
 				t.Fatalf("Insert: %v", err)
 			}
@@ -518,13 +514,13 @@ func TestInputDuplicateInCallerOwned(t *testing.T) {
 			t.Parallel()
 			table := newTable(t, db, "id INT PRIMARY KEY, v TEXT")
 			owned, finish := h.open(t, db)
-			res, err := batch.Insert(context.Background(), owned, batch.Values(table, []string{"id", "v"}, rows), batch.MaxRows(maxRows), batch.WithConfig(cfg))
+			res, err := batch.Insert(context.Background(), owned, batch.Values(table, []string{"id", "v"}, rows), batch.MaxRows(maxRows), batch.DriverConfig(cfg))
 			var ce *batch.ChunkError
 			if !errors.As(err, &ce) {
 				t.Fatalf("Insert error = %v, want a *batch.ChunkError", err)
 			}
-			if ce.FirstRow != 40 || ce.Rows != maxRows {
-				t.Errorf("ChunkError rows %d..+%d, want 40..+%d", ce.FirstRow, ce.Rows, maxRows)
+			if want := (batch.Range{First: 40, End: 40 + maxRows}); ce.Range != want {
+				t.Errorf("ChunkError rows %v, want %v", ce.Range, want)
 			}
 			var me *mysql.MySQLError
 			if !errors.As(err, &me) || me.Number != 1062 {
@@ -563,12 +559,7 @@ func TestInputNotStrict(t *testing.T) {
 		if !errors.Is(err, batch.ErrNotStrict) {
 			t.Fatalf("Insert error = %v, want ErrNotStrict", err)
 		}
-		if d := cmp.Diff(allNotSent(len(rows)), res, ignoreTiming); d != "" {
-			t.Errorf("Result (-want +got):\n%s", d)
-		}
-		if n := countRows(t, db, table); n != 0 {
-			t.Errorf("%d rows written, want 0", n)
-		}
+		wantNothingSent(t, res, len(rows), ignoreTiming, db, table)
 	})
 
 	t.Run("refused in a transaction", func(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 // checked (retry.go).
 type tableInfo struct {
 	engine string      // "InnoDB", ... ; empty if unknown
+	found  bool        // information_schema lists the table (a view too)
 	keys   []uniqueKey // unique keys fully covered by the inserted columns
 }
 
@@ -51,7 +52,9 @@ func readTableInfo(ctx context.Context, q DB, table string, cols []string) (tabl
 	var engine sql.NullString
 	switch err := q.QueryRowContext(ctx, `SELECT ENGINE FROM information_schema.TABLES
 WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?`, schema, name).Scan(&engine); err {
-	case nil, sql.ErrNoRows:
+	case nil:
+		info.found = true
+	case sql.ErrNoRows:
 	default:
 		return info, fmt.Errorf("batch: reading the table's keys: %w", err)
 	}
@@ -66,18 +69,29 @@ ORDER BY s.INDEX_NAME, s.SEQ_IN_INDEX`, schema, name, schema, name)
 		return info, fmt.Errorf("batch: reading the table's keys: %w", err)
 	}
 	defer rows.Close()
+	if info.keys, err = scanKeys(rows, pos); err != nil {
+		return info, fmt.Errorf("batch: reading the table's keys: %w", err)
+	}
+	return info, nil
+}
+
+// scanKeys reads the unique keys, one column per row in key order, and
+// keeps those whose every column is inserted (pos: inserted column
+// positions by lower-case name).
+func scanKeys(rows *sql.Rows, pos map[string]int) ([]uniqueKey, error) {
+	var keys []uniqueKey
 	var cur *uniqueKey
 	covered := false
 	flush := func() {
 		if cur != nil && covered {
-			info.keys = append(info.keys, *cur)
+			keys = append(keys, *cur)
 		}
 	}
 	for rows.Next() {
 		var index, column, nullable sql.NullString
 		var sub int
 		if err := rows.Scan(&index, &column, &sub, &nullable); err != nil {
-			return info, fmt.Errorf("batch: reading the table's keys: %w", err)
+			return nil, err
 		}
 		if cur == nil || cur.name != index.String {
 			flush()
@@ -91,10 +105,24 @@ ORDER BY s.INDEX_NAME, s.SEQ_IN_INDEX`, schema, name, schema, name)
 		cur.notNull = cur.notNull && nullable.String == "NO"
 	}
 	flush()
-	if err := rows.Err(); err != nil {
-		return info, fmt.Errorf("batch: reading the table's keys: %w", err)
+	return keys, rows.Err()
+}
+
+// readInfo reads the target table's keys on s, or on a fresh session if s
+// dies meanwhile. It returns the session to go on with.
+func (e *engine) readInfo(ctx context.Context, s *session, a *attempts) (*session, error) {
+	s, err := e.setupRetrying(ctx, s, a, "reading the table's keys", func(s *session) error {
+		info, err := readTableInfo(ctx, s.h, e.st.table, e.st.columns)
+		if err == nil {
+			e.info, e.infoKnown = info, true
+		}
+		return err
+	})
+	if err != nil && s != nil {
+		e.log.Warn("batch: cannot read the table's keys; chunks with a lost reply will be reported, not resent", "err", err)
+		return s, nil
 	}
-	return info, nil
+	return s, err
 }
 
 // transactional reports whether one statement is all-or-nothing.
@@ -104,13 +132,17 @@ func (t tableInfo) transactional() bool {
 
 // hasNotNullKey reports whether the inserted columns supply a whole NOT NULL
 // unique key, so that a row sent twice collides with itself.
-func (t tableInfo) hasNotNullKey() bool {
+func (t tableInfo) hasNotNullKey() bool { return t.notNullKey().cols != nil }
+
+// notNullKey is the first unique key whose every column is NOT NULL (see
+// hasNotNullKey).
+func (t tableInfo) notNullKey() uniqueKey {
 	for _, k := range t.keys {
 		if k.notNull {
-			return true
+			return k
 		}
 	}
-	return false
+	return uniqueKey{}
 }
 
 // keyHashes appends to dst one hash per unique key per row of c. Two rows that

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -53,7 +54,7 @@ type Limits struct {
 	NetBufferLength  int  // @@net_buffer_length; the server enforces max(S, this)
 	Compressed       bool // the connection uses the compressed protocol
 	// ClientMaxPacket is the driver's own limit (DSN maxAllowedPacket, M): from
-	// the *mysql.Config given with WithConfig, S-1 when that config sets 0,
+	// the *mysql.Config given with DriverConfig, S-1 when that config sets 0,
 	// else the driver's default of 64 MiB, assumed.
 	ClientMaxPacket int
 	ClientKnown     bool // ClientMaxPacket came from a *mysql.Config
@@ -71,22 +72,24 @@ type Limits struct {
 	ServerStarted time.Time
 
 	connID uint64 // CONNECTION_ID(), to stop a statement the client gave up on
+	node   int    // which node of Failover the connection is to (0 without)
+	galera bool   // wsrep_on: a Galera node (read with Failover only)
 }
 
 // restartedSince reports whether the server behind l started after the one
 // behind old (allowing a second for Uptime's granularity).
 func (l Limits) restartedSince(old Limits) bool {
-	if l.ServerStarted.IsZero() || old.ServerStarted.IsZero() {
+	if l.ServerStarted.IsZero() || old.ServerStarted.IsZero() || !l.sameServer(old) {
 		return false
 	}
 	return l.ServerStarted.Sub(old.ServerStarted) > 2*time.Second
 }
 
-// ServerPacket is the largest payload the server accepts on this connection:
+// serverPacket is the largest payload the server accepts on this connection:
 // P <= max(S, net_buffer_length) - 1, and with compression the 4-byte inner
 // header of every 16 MiB piece counts too: P + 4*(floor(P/16777215)+1) <= that
-// (PROTOCOL.md, measured on MariaDB 10.11).
-func (l Limits) ServerPacket() int {
+// (docs/wire.md, measured on MariaDB 10.11).
+func (l Limits) serverPacket() int {
 	p := max(l.MaxAllowedPacket, l.NetBufferLength) - 1
 	if l.Compressed {
 		limit := p
@@ -100,8 +103,31 @@ func (l Limits) ServerPacket() int {
 
 // Packet is the largest payload of any packet on this connection: what both
 // the driver (P <= M, checked before anything is written) and the server
-// accept.
-func (l Limits) Packet() int { return min(l.ClientMaxPacket, l.ServerPacket()) }
+// accept. Through Vitess it is at most vitessPacket, whatever
+// max_allowed_packet says.
+func (l Limits) Packet() int {
+	p := min(l.ClientMaxPacket, l.serverPacket())
+	if l.Flavor == Vitess {
+		p = min(p, vitessPacket)
+	}
+	return p
+}
+
+// vtgate sends each statement to a tablet in one gRPC message (the query
+// text and its bind variables), which gRPC caps at grpc_max_message_size:
+// 16 MiB unless vtgate and vttablet both raise it. A statement is sent
+// through Vitess in packets of at most vitessPacket, 1 MiB below the cap,
+// for what the message adds to the values: each bind variable's name, type
+// and framing, and numbers and times written as text, some 15 to 40 bytes
+// a value. That covers statements of tens of thousands of values; those
+// with more are far smaller than the cap at the default byte budget
+// (DefaultBytes). A statement over the cap anyway is refused with 1153
+// (older Vitess: 1203, "message larger than max") and cut smaller
+// (classify.go). docs/engines.md has the details.
+const (
+	vitessMessageMax = 16 << 20
+	vitessPacket     = vitessMessageMax - 1<<20
+)
 
 // compressedOverhead is what the server adds to a payload of p bytes when it
 // checks a compressed connection: 4 bytes for each started 16 MiB piece.
@@ -200,7 +226,7 @@ func parseSQLMode(mode string) (noBackslash, strict bool) {
 
 // ReadLimits reads the limits of one connection of db (for a pool, one
 // connection taken for the purpose) as Insert would; cfg may be nil, as
-// with WithConfig. Limits.Packet is the largest packet the package would
+// with DriverConfig. Limits.Packet is the largest packet the package would
 // send on it. Other connections of a pool may differ (see Limits).
 func ReadLimits(ctx context.Context, db DB, cfg *mysql.Config) (Limits, error) {
 	if p, ok := db.(pool); ok {
@@ -212,4 +238,31 @@ func ReadLimits(ctx context.Context, db DB, cfg *mysql.Config) (Limits, error) {
 		return discover(ctx, conn, cfg)
 	}
 	return discover(ctx, db, cfg)
+}
+
+// clientCap is the driver limit learnt at run time when no *mysql.Config
+// told it: below the largest packet of a statement the driver refused with
+// mysql.ErrPktTooLarge. Zero means none learnt. Safe for concurrent use.
+type clientCap struct {
+	mu sync.Mutex
+	v  int
+}
+
+// lower lowers the cap to at most v and returns it.
+func (c *clientCap) lower(v int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.v == 0 || v < c.v {
+		c.v = v
+	}
+	return c.v
+}
+
+// apply lowers lim's assumed driver limit to the cap.
+func (c *clientCap) apply(lim *Limits) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.v > 0 {
+		lim.ClientMaxPacket = min(lim.ClientMaxPacket, c.v)
+	}
 }

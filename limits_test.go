@@ -19,12 +19,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"log/slog"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -296,38 +294,6 @@ func limSum(xs []int) int {
 	return s
 }
 
-// limLog collects the library's log, for evidence and failure messages.
-type limLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *limLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *limLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newLimLog() (*slog.Logger, *limLog) {
-	lb := &limLog{}
-	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
-}
-
-func limSessionInt(t testing.TB, db *sql.DB, q string) int {
-	t.Helper()
-	var v int
-	if err := db.QueryRow(q).Scan(&v); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return v
-}
-
 var limCols = []string{"id", "v"}
 
 const limTable = "id BIGINT PRIMARY KEY, v BLOB"
@@ -361,7 +327,7 @@ func TestLimitBoundary(t *testing.T) {
 			t.Parallel()
 			srv := testserver.Private(t, testserver.Options{Args: sv.args})
 			admin, _ := openDSN(t, srv.DSN(""))
-			if s, nbl := limSessionInt(t, admin, "SELECT @@max_allowed_packet"), limSessionInt(t, admin, "SELECT @@net_buffer_length"); s != sv.s || nbl != sv.nbl {
+			if s, nbl := queryInt(t, admin, "SELECT @@max_allowed_packet"), queryInt(t, admin, "SELECT @@net_buffer_length"); s != sv.s || nbl != sv.nbl {
 				t.Fatalf("server has max_allowed_packet=%d net_buffer_length=%d, want %d and %d", s, nbl, sv.s, sv.nbl)
 			}
 			for _, v := range sv.variants {
@@ -378,145 +344,167 @@ type limBoundary struct {
 }
 
 func (v limBoundary) run(t *testing.T, srv *testserver.Server, admin *sql.DB) {
-	ctx := context.Background()
-	// clientIsServerLimit: the driver's limit is S-1, so a value big enough
-	// to fill a one-row statement goes as long data; the oversized row is
-	// then built of many small values instead.
-	clientIsServerLimit := strings.Contains(v.params, "maxAllowedPacket=0")
-
-	load := func(t *testing.T, rows [][]any) (batch.Result, *wirecap.Recorder, string, error) {
-		t.Helper()
-		dsn, rec := limCapturedDSN(t, srv, v.params, nil)
-		db, cfg := openDSN(t, dsn)
-		table := newTable(t, admin, limTable)
-		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.WithConfig(cfg))
-		return res, rec, table, err
+	b := limBoundaryRun{v, srv, admin}
+	t.Run("ChunksAtLimit", b.chunksAtLimit)
+	t.Run("ChunksOverLimit", b.chunksOverLimit)
+	if !b.clientIsServerLimit() {
+		t.Run("RowAtLimit", b.rowAtLimit)
+	} else {
+		t.Run("LongValueAtLimit", b.longValueAtLimit)
+		t.Run("LongValueOverLimit", b.longValueOverLimit)
 	}
+	t.Run("RowOverLimit", b.rowOverLimit)
+}
 
-	t.Run("ChunksAtLimit", func(t *testing.T) {
-		// Three groups of 256 rows, each group's statement exactly the limit:
-		// row 257 never fits, 256 is a statement shape, so each group must
-		// go as one statement, and be accepted.
-		rows := limGroups(t, 3, 256, v.limit)
-		res, rec, table, err := load(t, rows)
-		if err != nil {
-			t.Fatalf("Insert: %v", err)
-		}
-		if res.Chunks != 3 || res.Retries != 0 || res.MaxPacket != v.limit || res.Bytes != int64(3*v.limit) {
-			t.Errorf("Chunks=%d Retries=%d MaxPacket=%d Bytes=%d, want 3, 0, %d, %d",
-				res.Chunks, res.Retries, res.MaxPacket, res.Bytes, v.limit, 3*v.limit)
-		}
-		if got, want := limInserts(t, rec), []int{v.limit, v.limit, v.limit}; !slices.Equal(got, want) {
-			t.Errorf("EXECUTE payloads on the wire = %v, want %v", got, want)
-		}
-		for _, p := range limPrepares(rec) {
-			if p > v.limit {
-				t.Errorf("PREPARE of %d bytes, over the %d limit", p, v.limit)
-			}
-		}
-		limCheckTable(t, admin, table, limCols, rows)
-	})
+// limBoundaryRun is a variant of TestLimitBoundary on its server.
+type limBoundaryRun struct {
+	limBoundary
+	srv   *testserver.Server
+	admin *sql.DB
+}
 
-	t.Run("ChunksOverLimit", func(t *testing.T) {
-		// The same groups one byte larger: no group fits in one statement.
-		rows := limGroups(t, 3, 256, v.limit+1)
-		res, rec, table, err := load(t, rows)
-		if err != nil {
-			t.Fatalf("Insert: %v", err)
-		}
-		execs := limInserts(t, rec)
-		if res.Chunks <= 3 || res.Retries != 0 || len(execs) != res.Chunks || slices.Max(execs) > v.limit || int64(limSum(execs)) != res.Bytes {
-			t.Errorf("Chunks=%d Retries=%d Bytes=%d, EXECUTEs on the wire %v: want more than 3 chunks, no retry, none over %d, Bytes = their sum",
-				res.Chunks, res.Retries, res.Bytes, execs, v.limit)
-		}
-		limCheckTable(t, admin, table, limCols, rows)
-	})
+// clientIsServerLimit: the driver's limit is S-1, so a value big enough to
+// fill a one-row statement goes as long data; the oversized row is then
+// built of many small values instead.
+func (b limBoundaryRun) clientIsServerLimit() bool {
+	return strings.Contains(b.params, "maxAllowedPacket=0")
+}
 
-	if !clientIsServerLimit {
-		t.Run("RowAtLimit", func(t *testing.T) {
-			rows := append(limExactRows(t, 0, 10, 700), limBigRow(t, 10, v.limit))
-			rows = append(rows, limExactRows(t, 11, 10, 700)...)
-			res, rec, table, err := load(t, rows)
-			if err != nil {
-				t.Fatalf("Insert: %v", err)
-			}
-			if execs := limInserts(t, rec); res.Retries != 0 || !slices.Contains(execs, v.limit) || slices.Max(execs) != v.limit {
-				t.Errorf("Retries=%d, EXECUTEs on the wire %v: want no retry and one of exactly %d", res.Retries, execs, v.limit)
-			}
-			limCheckTable(t, admin, table, limCols, rows)
-		})
+// load inserts rows into a new table through a captured pool of the
+// variant.
+func (b limBoundaryRun) load(t *testing.T, rows [][]any) (batch.Result, *wirecap.Recorder, string, error) {
+	t.Helper()
+	dsn, rec := limCapturedDSN(t, b.srv, b.params, nil)
+	db, cfg := openDSN(t, dsn)
+	table := newTable(t, b.admin, limTable)
+	res, err := batch.Insert(context.Background(), db, batch.Values(table, limCols, rows), batch.DriverConfig(cfg))
+	return res, rec, table, err
+}
+
+// chunksAtLimit: three groups of 256 rows, each group's statement exactly
+// the limit: row 257 never fits, 256 is a statement shape, so each group
+// must go as one statement, and be accepted.
+func (b limBoundaryRun) chunksAtLimit(t *testing.T) {
+	rows := limGroups(t, 3, 256, b.limit)
+	res, rec, table, err := b.load(t, rows)
+	if err != nil {
+		t.Fatalf("Insert: %v", err)
 	}
-
-	if clientIsServerLimit {
-		// Here M = S-1 = limit, so a value of M/3 bytes or more in a one-row
-		// statement goes as COM_STMT_SEND_LONG_DATA, in packets of at most
-		// M-1 bytes; the server takes at most S bytes of long data for one
-		// parameter (MariaDB error 1105 beyond, measured).
-		s := v.limit + 1
-		t.Run("LongValueAtLimit", func(t *testing.T) {
-			rows := [][]any{{int64(1), limPayload(1, s)}}
-			res, rec, table, err := load(t, rows)
-			if err != nil {
-				t.Fatalf("Insert of a %d-byte value: %v", s, err)
-			}
-			var long []int
-			for _, p := range rec.Commands(wirecap.ComStmtSendLongData) {
-				long = append(long, p.Len)
-			}
-			if want := []int{v.limit - 1, 7 + s - (v.limit - 8)}; res.Retries != 0 || !slices.Equal(long, want) {
-				t.Errorf("Retries=%d, long-data packets %v, want none and %v", res.Retries, long, want)
-			}
-			limCheckTable(t, admin, table, limCols, rows)
-		})
-		t.Run("LongValueOverLimit", func(t *testing.T) {
-			_, rec, table, err := load(t, [][]any{{int64(0), []byte("x")}, {int64(1), limPayload(1, s+1)}})
-			var tl *batch.RowTooLargeError
-			if !errors.As(err, &tl) || tl.Row != 1 || tl.Size != s+1 || tl.Limit != s {
-				t.Errorf("Insert of a %d-byte value: error %v, want *RowTooLargeError{Row: 1, Size: %d, Limit: %d}", s+1, err, s+1, s)
-			}
-			if n := countRows(t, admin, table); n != 0 || len(rec.Commands(wirecap.ComStmtSendLongData)) != 0 {
-				t.Errorf("%d rows written, %d long-data packets sent; want none", n, len(rec.Commands(wirecap.ComStmtSendLongData)))
-			}
-		})
+	if res.Chunks != 3 || res.Retries != 0 || res.MinPacketLimit != b.limit || res.Bytes != int64(3*b.limit) {
+		t.Errorf("Chunks=%d Retries=%d MinPacketLimit=%d Bytes=%d, want 3, 0, %d, %d",
+			res.Chunks, res.Retries, res.MinPacketLimit, res.Bytes, b.limit, 3*b.limit)
 	}
+	if got, want := limInserts(t, rec), []int{b.limit, b.limit, b.limit}; !slices.Equal(got, want) {
+		t.Errorf("EXECUTE payloads on the wire = %v, want %v", got, want)
+	}
+	for _, p := range limPrepares(rec) {
+		if p > b.limit {
+			t.Errorf("PREPARE of %d bytes, over the %d limit", p, b.limit)
+		}
+	}
+	limCheckTable(t, b.admin, table, limCols, rows)
+}
 
-	t.Run("RowOverLimit", func(t *testing.T) {
-		// A row whose one-row EXECUTE is limit+1 bytes, after 300 good rows:
-		// refused before anything is written.
-		cols, def := limCols, limTable
-		var rows [][]any
-		if clientIsServerLimit {
-			cols, def = []string{"id"}, "id BIGINT PRIMARY KEY"
-			for j := 1; j <= 250; j++ {
-				cols = append(cols, "c"+strconv.Itoa(j))
-				def += ", c" + strconv.Itoa(j) + " BLOB"
-			}
-			for i := 0; i < 400; i++ {
-				rows = append(rows, limWideRow(t, int64(i), 250, 251*4))
-			}
-			rows[300] = limWideRow(t, 300, 250, v.limit+1)
-		} else {
-			rows = limExactRows(t, 0, 400, 400*13+500)
-			rows[300] = limBigRow(t, 300, v.limit+1)
+// chunksOverLimit: the same groups one byte larger: no group fits in one
+// statement.
+func (b limBoundaryRun) chunksOverLimit(t *testing.T) {
+	rows := limGroups(t, 3, 256, b.limit+1)
+	res, rec, table, err := b.load(t, rows)
+	if err != nil {
+		t.Fatalf("Insert: %v", err)
+	}
+	execs := limInserts(t, rec)
+	if res.Chunks <= 3 || res.Retries != 0 || len(execs) != res.Chunks || slices.Max(execs) > b.limit || int64(limSum(execs)) != res.Bytes {
+		t.Errorf("Chunks=%d Retries=%d Bytes=%d, EXECUTEs on the wire %v: want more than 3 chunks, no retry, none over %d, Bytes = their sum",
+			res.Chunks, res.Retries, res.Bytes, execs, b.limit)
+	}
+	limCheckTable(t, b.admin, table, limCols, rows)
+}
+
+// rowAtLimit: a one-row statement of exactly the limit, between others.
+func (b limBoundaryRun) rowAtLimit(t *testing.T) {
+	rows := append(limExactRows(t, 0, 10, 700), limBigRow(t, 10, b.limit))
+	rows = append(rows, limExactRows(t, 11, 10, 700)...)
+	res, rec, table, err := b.load(t, rows)
+	if err != nil {
+		t.Fatalf("Insert: %v", err)
+	}
+	if execs := limInserts(t, rec); res.Retries != 0 || !slices.Contains(execs, b.limit) || slices.Max(execs) != b.limit {
+		t.Errorf("Retries=%d, EXECUTEs on the wire %v: want no retry and one of exactly %d", res.Retries, execs, b.limit)
+	}
+	limCheckTable(t, b.admin, table, limCols, rows)
+}
+
+// With the client limit at the server's, M = S-1 = limit, so a value of M/3
+// bytes or more in a one-row statement goes as COM_STMT_SEND_LONG_DATA, in
+// packets of at most M-1 bytes; the server takes at most S bytes of long
+// data for one parameter (MariaDB error 1105 beyond, measured).
+
+func (b limBoundaryRun) longValueAtLimit(t *testing.T) {
+	s := b.limit + 1
+	rows := [][]any{{int64(1), limPayload(1, s)}}
+	res, rec, table, err := b.load(t, rows)
+	if err != nil {
+		t.Fatalf("Insert of a %d-byte value: %v", s, err)
+	}
+	var long []int
+	for _, p := range rec.Commands(wirecap.ComStmtSendLongData) {
+		long = append(long, p.Len)
+	}
+	if want := []int{b.limit - 1, 7 + s - (b.limit - 8)}; res.Retries != 0 || !slices.Equal(long, want) {
+		t.Errorf("Retries=%d, long-data packets %v, want none and %v", res.Retries, long, want)
+	}
+	limCheckTable(t, b.admin, table, limCols, rows)
+}
+
+func (b limBoundaryRun) longValueOverLimit(t *testing.T) {
+	s := b.limit + 1
+	_, rec, table, err := b.load(t, [][]any{{int64(0), []byte("x")}, {int64(1), limPayload(1, s+1)}})
+	var tl *batch.RowTooLargeError
+	if !errors.As(err, &tl) || tl.Row != 1 || tl.Size != s+1 || tl.Limit != s {
+		t.Errorf("Insert of a %d-byte value: error %v, want *RowTooLargeError{Row: 1, Size: %d, Limit: %d}", s+1, err, s+1, s)
+	}
+	if n := countRows(t, b.admin, table); n != 0 || len(rec.Commands(wirecap.ComStmtSendLongData)) != 0 {
+		t.Errorf("%d rows written, %d long-data packets sent; want none", n, len(rec.Commands(wirecap.ComStmtSendLongData)))
+	}
+}
+
+// rowOverLimit: a row whose one-row EXECUTE is limit+1 bytes, after 300
+// good rows, is refused before anything is written.
+func (b limBoundaryRun) rowOverLimit(t *testing.T) {
+	cols, def := limCols, limTable
+	var rows [][]any
+	if b.clientIsServerLimit() {
+		cols, def = []string{"id"}, "id BIGINT PRIMARY KEY"
+		for j := 1; j <= 250; j++ {
+			cols = append(cols, "c"+strconv.Itoa(j))
+			def += ", c" + strconv.Itoa(j) + " BLOB"
 		}
-		dsn, rec := limCapturedDSN(t, srv, v.params, nil)
-		db, cfg := openDSN(t, dsn)
-		table := newTable(t, admin, def)
-		res, err := batch.Insert(ctx, db, batch.Values(table, cols, rows), batch.WithConfig(cfg))
-		var tl *batch.RowTooLargeError
-		if !errors.As(err, &tl) || tl.Row != 300 || tl.Size != v.limit+1 || tl.Limit != v.limit {
-			t.Fatalf("Insert error = %v, want *RowTooLargeError{Row: 300, Size: %d, Limit: %d}", err, v.limit+1, v.limit)
+		for i := 0; i < 400; i++ {
+			rows = append(rows, limWideRow(t, int64(i), 250, 251*4))
 		}
-		if !slices.Equal(res.NotSent, []batch.Range{{First: 0, End: 400}}) || res.Written != nil || res.Chunks != 0 {
-			t.Errorf("Result NotSent=%v Written=%v Chunks=%d, want all 400 rows not sent", res.NotSent, res.Written, res.Chunks)
-		}
-		if execs := limInserts(t, rec); len(execs) != 0 {
-			t.Errorf("EXECUTEs on the wire = %v, want none", execs)
-		}
-		if n := countRows(t, admin, table); n != 0 {
-			t.Errorf("table has %d rows, want 0", n)
-		}
-	})
+		rows[300] = limWideRow(t, 300, 250, b.limit+1)
+	} else {
+		rows = limExactRows(t, 0, 400, 400*13+500)
+		rows[300] = limBigRow(t, 300, b.limit+1)
+	}
+	dsn, rec := limCapturedDSN(t, b.srv, b.params, nil)
+	db, cfg := openDSN(t, dsn)
+	table := newTable(t, b.admin, def)
+	res, err := batch.Insert(context.Background(), db, batch.Values(table, cols, rows), batch.DriverConfig(cfg))
+	var tl *batch.RowTooLargeError
+	if !errors.As(err, &tl) || tl.Row != 300 || tl.Size != b.limit+1 || tl.Limit != b.limit {
+		t.Fatalf("Insert error = %v, want *RowTooLargeError{Row: 300, Size: %d, Limit: %d}", err, b.limit+1, b.limit)
+	}
+	if !slices.Equal(res.NotSent, []batch.Range{{First: 0, End: 400}}) || res.Written != nil || res.Chunks != 0 {
+		t.Errorf("Result NotSent=%v Written=%v Chunks=%d, want all 400 rows not sent", res.NotSent, res.Written, res.Chunks)
+	}
+	if execs := limInserts(t, rec); len(execs) != 0 {
+		t.Errorf("EXECUTEs on the wire = %v, want none", execs)
+	}
+	if n := countRows(t, b.admin, table); n != 0 {
+		t.Errorf("table has %d rows, want 0", n)
+	}
 }
 
 // ---- 2. the 65,535-placeholder cap ----
@@ -559,7 +547,7 @@ func TestLimitPlaceholders(t *testing.T) {
 			table := newTable(t, admin, def)
 			// MaxBytes above the packet limit: the placeholder cap, not
 			// DefaultBytes, must end these statements (~663 KB each).
-			res, err := batch.Insert(ctx, db, batch.Values(table, cols, rows), batch.MaxRows(tt.maxRows), batch.MaxBytes(1<<30), batch.WithConfig(cfg))
+			res, err := batch.Insert(ctx, db, batch.Values(table, cols, rows), batch.MaxRows(tt.maxRows), batch.MaxBytes(1<<30), batch.DriverConfig(cfg))
 			if err != nil {
 				t.Fatalf("Insert: %v", err)
 			}
@@ -647,255 +635,222 @@ func (c *limGatedConn) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// limKillAllBut kills every client connection but the one of conn, waits until
-// they are gone, and returns their ids.
-func limKillAllBut(t testing.TB, ctx context.Context, conn *sql.Conn) []int64 {
-	t.Helper()
-	rows, err := conn.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER = 'root'")
-	if err != nil {
-		t.Fatalf("processlist: %v", err)
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	for _, id := range ids {
-		if _, err := conn.ExecContext(ctx, "KILL ?", id); err != nil {
-			t.Fatalf("KILL %d: %v", id, err)
-		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var left int
-		q := "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN (0"
-		for _, id := range ids {
-			q += "," + strconv.FormatInt(id, 10)
-		}
-		if err := conn.QueryRowContext(ctx, q+")").Scan(&left); err != nil {
-			t.Fatalf("processlist: %v", err)
-		}
-		if left == 0 {
-			return ids
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d killed connections still listed after 10s", left)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestLimitLowered lowers max_allowed_packet from 1 MiB to 64 KiB in the
 // middle of a load of ~865 KB statements and kills the library's
 // connections, so that the connections it takes next have the lower limit.
 func TestLimitLowered(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	srv := testserver.Private(t, testserver.Options{Args: []string{"--max-allowed-packet=1048576"}})
 	admin, _ := openDSN(t, srv.DSN(""))
-	adminConn, err := admin.Conn(ctx)
+	adminConn, err := admin.Conn(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { adminConn.Close() })
-	setGlobal := func(t *testing.T, s int) {
-		t.Helper()
-		if _, err := adminConn.ExecContext(ctx, "SET GLOBAL max_allowed_packet = ?", s); err != nil {
-			t.Fatalf("SET GLOBAL max_allowed_packet: %v", err)
-		}
+	e := &limLowered{srv: srv, admin: admin, adminConn: adminConn, rows: make([][]any, limLoweredN)}
+	for i := range e.rows {
+		e.rows[i] = []any{int64(i), limPayload(int64(i), limLoweredRowBytes)}
 	}
-	// 1152 rows of 9,000-byte values: at 1 MiB (limit 1048575) 116 rows fit,
-	// rounded to 96-row statements of 865,475 bytes (12 of them); at 64 KiB
-	// (limit 65535) 7 rows fit, rounded to 6. The loads pass MaxBytes above
-	// the packet limit, so that the limit, not DefaultBytes, sizes them.
-	const n, bytesPerRow, lowLimit = 1152, 9000, 65535
-	rows := make([][]any, n)
-	for i := range rows {
-		rows[i] = []any{int64(i), limPayload(int64(i), bytesPerRow)}
-	}
+	t.Run("KilledMidWrite", e.killedMidWrite)
+	t.Run("KilledMidStatement", e.killedMidStatement)
+	t.Run("DiscoveryOnAnotherConnection1153", e.discoveryOnAnotherConnection)
+}
 
-	t.Run("KilledMidWrite", func(t *testing.T) {
-		const workers = 2
-		setGlobal(t, 1<<20)
-		gate := newLimWriteGate(2)
-		defer gate.open()
-		dsn, rec := limCapturedDSN(t, srv, "", gate.wrap)
-		db, cfg := openDSN(t, dsn)
-		table := newTable(t, admin, limTable)
-		log, logs := newLimLog()
-		load := startLoad(func() (batch.Result, error) {
-			return batch.Insert(ctx, db, batch.Values(table, limCols, rows),
-				batch.MaxRows(100000), batch.MaxBytes(1<<30), batch.Workers(workers), batch.WithConfig(cfg), batch.WithLogger(log))
-		})
-		// Wait until both workers are in the middle of writing a statement.
-		for i := 0; i < workers; i++ {
+// The load of TestLimitLowered: 1152 rows of 9,000-byte values. At 1 MiB
+// (limit 1048575) 116 rows fit, rounded to 96-row statements of 865,475
+// bytes (12 of them); at 64 KiB (limit 65535) 7 rows fit, rounded to 6. The
+// loads pass MaxBytes above the packet limit, so that the limit, not
+// DefaultBytes, sizes them.
+const limLoweredN, limLoweredRowBytes, limLoweredLimit = 1152, 9000, 65535
+
+// limLowered is the setting of TestLimitLowered's cases: the server, a pool
+// and a connection on it for the test's own statements, and the rows.
+type limLowered struct {
+	srv       *testserver.Server
+	admin     *sql.DB
+	adminConn *sql.Conn
+	rows      [][]any
+}
+
+func (e *limLowered) setGlobal(t *testing.T, s int) {
+	t.Helper()
+	if _, err := e.adminConn.ExecContext(context.Background(), "SET GLOBAL max_allowed_packet = ?", s); err != nil {
+		t.Fatalf("SET GLOBAL max_allowed_packet: %v", err)
+	}
+}
+
+// load starts an Insert of the rows into table through db, with opts.
+func (e *limLowered) load(db *sql.DB, table string, opts ...batch.Option) *bgLoad {
+	return startLoad(func() (batch.Result, error) {
+		return batch.Insert(context.Background(), db, batch.Values(table, limCols, e.rows),
+			append([]batch.Option{batch.MaxRows(100000), batch.MaxBytes(1 << 30)}, opts...)...)
+	})
+}
+
+// killedMidWrite kills the connections while both workers are in the
+// middle of writing a statement.
+func (e *limLowered) killedMidWrite(t *testing.T) {
+	const workers = 2
+	e.setGlobal(t, 1<<20)
+	gate := newLimWriteGate(2)
+	defer gate.open()
+	dsn, rec := limCapturedDSN(t, e.srv, "", gate.wrap)
+	db, cfg := openDSN(t, dsn)
+	table := newTable(t, e.admin, limTable)
+	log := &logRecorder{}
+	load := e.load(db, table, batch.Workers(workers), batch.DriverConfig(cfg), batch.Logger(log.logger()))
+	// Wait until both workers are in the middle of writing a statement.
+	held := 0
+	waitFor(t, workers*30*time.Second, fmt.Sprintf("all %d connections at a held write", workers), func() bool {
+		for {
 			select {
 			case <-gate.held:
-			case <-load.done:
-				t.Fatalf("the load ended before the fault (err %v)\n%s", load.err, logs)
-			case <-time.After(30 * time.Second):
-				t.Fatalf("only %d of %d connections reached a held write\n%s", i, workers, logs)
-			}
-		}
-		before := len(rec.Conns())
-		setGlobal(t, 65536)
-		killed := limKillAllBut(t, ctx, adminConn)
-		gate.open()
-		res, err := load.wait()
-		t.Logf("killed %v; Result: Chunks=%d Retries=%d MaxPacket=%d", killed, res.Chunks, res.Retries, res.MaxPacket)
-		if err != nil {
-			t.Fatalf("Insert: %v\n%s", err, logs)
-		}
-		if res.Rows != n || res.Retries < workers || res.MaxPacket != lowLimit {
-			t.Errorf("Rows=%d Retries=%d MaxPacket=%d, want %d, at least %d (each killed statement resent), %d",
-				res.Rows, res.Retries, res.MaxPacket, n, workers, lowLimit)
-		}
-		// The fault happened: statements of ~865 KB before it, and new
-		// connections afterwards whose statements all fit in 64 KiB.
-		var oldMax, newMax, newConns int
-		seen := map[int]bool{}
-		for _, p := range rec.Commands(wirecap.ComStmtExecute) {
-			if p.Conn <= before {
-				oldMax = max(oldMax, p.Len)
-				continue
-			}
-			newMax = max(newMax, p.Len)
-			if !seen[p.Conn] {
-				seen[p.Conn] = true
-				newConns++
-			}
-		}
-		if oldMax != 865475 || newConns == 0 || newMax > lowLimit {
-			t.Errorf("largest EXECUTE before the fault %d (want 865475), after it %d on %d new connections (want <= %d on at least 1)",
-				oldMax, newMax, newConns, lowLimit)
-		}
-		limCheckTable(t, admin, table, limCols, rows)
-	})
-
-	t.Run("KilledMidStatement", func(t *testing.T) {
-		// The kill lands while the server runs the fourth statement: it
-		// waits for a row lock held by another transaction. The killed
-		// statement is rolled back, so nothing of it is written; the
-		// client cannot tell (the reply is lost), but the table's NOT NULL
-		// primary key lets the library look the rows up, or resend safely.
-		setGlobal(t, 1<<20)
-		dsn, _ := limCapturedDSN(t, srv, "", nil)
-		db, cfg := openDSN(t, dsn)
-		table := newTable(t, admin, limTable)
-		// A committed row first: MariaDB takes a table lock, not a row
-		// lock, for an insert into an empty table.
-		mustExec(t, admin, "INSERT INTO `"+table+"` (id, v) VALUES (-1, 'sentinel')")
-		tx, err := adminConn.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback()
-		const locked = 3*96 + 10 // a row of the fourth statement
-		if _, err := tx.ExecContext(ctx, "INSERT INTO `"+table+"` (id, v) VALUES (?, 'x')", locked); err != nil {
-			t.Fatal(err)
-		}
-		log, logs := newLimLog()
-		load := startLoad(func() (batch.Result, error) {
-			return batch.Insert(ctx, db, batch.Values(table, limCols, rows),
-				batch.MaxRows(100000), batch.MaxBytes(1<<30), batch.Workers(1), batch.WithConfig(cfg), batch.WithLogger(log))
-		})
-		// With one worker, once the first three statements are committed
-		// (289 rows with the sentinel) the statement executing is the
-		// fourth, which cannot get past the locked row.
-		var victim int64
-		for deadline := time.Now().Add(30 * time.Second); ; {
-			committed := countRows(t, admin, table)
-			err := admin.QueryRow("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Execute' AND INFO LIKE 'INSERT INTO%'").Scan(&victim)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				t.Fatal(err)
-			}
-			if committed > 1+3*96 {
-				t.Fatalf("%d rows committed: the locked row did not stop the fourth statement", committed)
-			}
-			if committed == 1+3*96 && err == nil {
-				break
-			}
-			select {
-			case <-load.done:
-				t.Fatalf("the load ended before the fault: %v\n%s", load.err, logs)
+				held++
 			default:
+				return held == workers
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the fourth statement never started\n%s\n%s", limServerState(admin), logs)
-			}
-			time.Sleep(5 * time.Millisecond)
 		}
-		// adminConn holds the lock; kill through another connection.
-		killer, err := admin.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
+	}, during(load), detail(func() string { return fmt.Sprintf("%d of %d connections reached a held write\n%s", held, workers, log) }))
+	before := len(rec.Conns())
+	e.setGlobal(t, 65536)
+	killed := killAll(t, e.adminConn, "USER = 'root'")
+	gate.open()
+	res, err := load.wait()
+	t.Logf("killed %v; Result: Chunks=%d Retries=%d MinPacketLimit=%d", killed, res.Chunks, res.Retries, res.MinPacketLimit)
+	if err != nil {
+		t.Fatalf("Insert: %v\n%s", err, log)
+	}
+	if res.Rows != limLoweredN || res.Retries < workers || res.MinPacketLimit != limLoweredLimit {
+		t.Errorf("Rows=%d Retries=%d MinPacketLimit=%d, want %d, at least %d (each killed statement resent), %d",
+			res.Rows, res.Retries, res.MinPacketLimit, limLoweredN, workers, limLoweredLimit)
+	}
+	// The fault happened: statements of ~865 KB before it, and new
+	// connections afterwards whose statements all fit in 64 KiB.
+	var oldMax, newMax, newConns int
+	seen := map[int]bool{}
+	for _, p := range rec.Commands(wirecap.ComStmtExecute) {
+		if p.Conn <= before {
+			oldMax = max(oldMax, p.Len)
+			continue
 		}
-		defer killer.Close()
-		if _, err := killer.ExecContext(ctx, "SET GLOBAL max_allowed_packet = 65536"); err != nil {
-			t.Fatal(err)
+		newMax = max(newMax, p.Len)
+		if !seen[p.Conn] {
+			seen[p.Conn] = true
+			newConns++
 		}
-		if _, err := killer.ExecContext(ctx, "KILL ?", victim); err != nil {
-			t.Fatalf("KILL %d: %v", victim, err)
-		}
-		if err := tx.Rollback(); err != nil {
-			t.Fatal(err)
-		}
-		res, loadErr := load.wait()
-		mustExec(t, admin, "DELETE FROM `"+table+"` WHERE id = -1")
-		t.Logf("killed %d; Result: Chunks=%d Retries=%d MaxPacket=%d Unknown=%v", victim, res.Chunks, res.Retries, res.MaxPacket, res.Unknown)
-		// Whatever the library decides, its Result must be exact.
-		if got := countRows(t, admin, table); int64(got) != res.Rows {
-			t.Errorf("table has %d rows, Result.Rows = %d", got, res.Rows)
-		}
-		if loadErr != nil {
-			t.Fatalf("Insert: %v (Written=%v Unknown=%v NotSent=%v); the killed statement was rolled back and the table has a NOT NULL primary key, so it can be looked up or resent safely\n%s",
-				loadErr, res.Written, res.Unknown, res.NotSent, logs)
-		}
-		if res.Retries == 0 || res.MaxPacket != lowLimit {
-			t.Errorf("Retries=%d MaxPacket=%d, want > 0 and %d", res.Retries, res.MaxPacket, lowLimit)
-		}
-		limCheckTable(t, admin, table, limCols, rows)
-	})
+	}
+	if oldMax != 865475 || newConns == 0 || newMax > limLoweredLimit {
+		t.Errorf("largest EXECUTE before the fault %d (want 865475), after it %d on %d new connections (want <= %d on at least 1)",
+			oldMax, newMax, newConns, limLoweredLimit)
+	}
+	limCheckTable(t, e.admin, table, limCols, e.rows)
+}
 
-	t.Run("DiscoveryOnAnotherConnection1153", func(t *testing.T) {
-		// The session limit is frozen at connect and read on the very
-		// connection that executes, so a pool never earns a 1153. A handle
-		// whose queries and statements go to different connections (here a
-		// read/write-splitting wrapper, the reads on a connection made
-		// before max_allowed_packet was lowered) does: the statement gets a
-		// real 1153, nothing is resent on a caller-owned handle, and the
-		// Result says that nothing was written.
-		setGlobal(t, 1<<20)
-		read, cfg := openDSN(t, srv.DSN(""))
-		read.SetMaxOpenConns(1)
-		setGlobal(t, 65536)
-		write, _ := openDSN(t, srv.DSN(""))
-		write.SetMaxOpenConns(1)
-		if r, w := limSessionInt(t, read, "SELECT @@max_allowed_packet"), limSessionInt(t, write, "SELECT @@max_allowed_packet"); r != 1<<20 || w != 65536 {
-			t.Fatalf("session max_allowed_packet: reads %d, writes %d; want 1048576 and 65536", r, w)
+// killedMidStatement: the kill lands while the server runs the fourth
+// statement: it waits for a row lock held by another transaction. The
+// killed statement is rolled back, so nothing of it is written; the client
+// cannot tell (the reply is lost), but the table's NOT NULL primary key lets
+// the library look the rows up, or resend safely.
+func (e *limLowered) killedMidStatement(t *testing.T) {
+	ctx := context.Background()
+	e.setGlobal(t, 1<<20)
+	dsn, _ := limCapturedDSN(t, e.srv, "", nil)
+	db, cfg := openDSN(t, dsn)
+	table := newTable(t, e.admin, limTable)
+	// A committed row first: MariaDB takes a table lock, not a row lock,
+	// for an insert into an empty table.
+	mustExec(t, e.admin, "INSERT INTO `"+table+"` (id, v) VALUES (-1, 'sentinel')")
+	tx, err := e.adminConn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	const locked = 3*96 + 10 // a row of the fourth statement
+	if _, err := tx.ExecContext(ctx, "INSERT INTO `"+table+"` (id, v) VALUES (?, 'x')", locked); err != nil {
+		t.Fatal(err)
+	}
+	log := &logRecorder{}
+	// CommitEvery(1): the scenario counts statements committed one by one.
+	load := e.load(db, table, batch.Workers(1), batch.CommitEvery(1), batch.DriverConfig(cfg), batch.Logger(log.logger()))
+	// With one worker, once the first three statements are committed (289
+	// rows with the sentinel) the statement executing is the fourth, which
+	// cannot get past the locked row.
+	var victim int64
+	waitFor(t, 30*time.Second, "the fourth statement to start", func() bool {
+		committed := countRows(t, e.admin, table)
+		err := e.admin.QueryRow("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Execute' AND INFO LIKE 'INSERT INTO%'").Scan(&victim)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			t.Fatal(err)
 		}
-		table := newTable(t, admin, limTable)
-		res, err := batch.Insert(ctx, limSplitDB{read: read, write: write}, batch.Values(table, limCols, rows[:200]),
-			batch.MaxBytes(150000), batch.WithConfig(cfg))
-		var ce *batch.ChunkError
-		var me *mysql.MySQLError
-		var ne *net.OpError
-		if !errors.As(err, &ce) || ce.FirstRow != 0 || !(errors.As(err, &me) && me.Number == 1153 || errors.As(err, &ne) && ne.Op == "write") {
-			t.Fatalf("Insert error = %v, want a *ChunkError for row 0 wrapping 1153 (or the write it cut)", err)
+		if committed > 1+3*96 {
+			t.Fatalf("%d rows committed: the locked row did not stop the fourth statement", committed)
 		}
-		t.Logf("error: %v", err)
-		if res.MaxPacket != 1<<20-1 || res.Written != nil || !slices.Equal(res.NotSent, []batch.Range{{First: 0, End: 200}}) {
-			t.Errorf("MaxPacket=%d Written=%v NotSent=%v, want %d (read on the other connection), nothing written, all 200 not sent",
-				res.MaxPacket, res.Written, res.NotSent, 1<<20-1)
-		}
-		if n := countRows(t, admin, table); n != 0 {
-			t.Errorf("table has %d rows, want 0", n)
-		}
-	})
+		return committed == 1+3*96 && err == nil
+	}, every(5*time.Millisecond), during(load), detail(func() string { return limServerState(e.admin) + "\n" + log.String() }))
+	// adminConn holds the lock; kill through another connection.
+	killer, err := e.admin.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killer.Close()
+	if _, err := killer.ExecContext(ctx, "SET GLOBAL max_allowed_packet = 65536"); err != nil {
+		t.Fatal(err)
+	}
+	killConn(t, killer, victim)
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	res, loadErr := load.wait()
+	mustExec(t, e.admin, "DELETE FROM `"+table+"` WHERE id = -1")
+	t.Logf("killed %d; Result: Chunks=%d Retries=%d MinPacketLimit=%d Unknown=%v", victim, res.Chunks, res.Retries, res.MinPacketLimit, res.Unknown)
+	// Whatever the library decides, its Result must be exact.
+	if got := countRows(t, e.admin, table); int64(got) != res.Rows {
+		t.Errorf("table has %d rows, Result.Rows = %d", got, res.Rows)
+	}
+	if loadErr != nil {
+		t.Fatalf("Insert: %v (Written=%v Unknown=%v NotSent=%v); the killed statement was rolled back and the table has a NOT NULL primary key, so it can be looked up or resent safely\n%s",
+			loadErr, res.Written, res.Unknown, res.NotSent, log)
+	}
+	if res.Retries == 0 || res.MinPacketLimit != limLoweredLimit {
+		t.Errorf("Retries=%d MinPacketLimit=%d, want > 0 and %d", res.Retries, res.MinPacketLimit, limLoweredLimit)
+	}
+	limCheckTable(t, e.admin, table, limCols, e.rows)
+}
+
+// discoveryOnAnotherConnection: the session limit is frozen at connect and
+// read on the very connection that executes, so a pool never earns a 1153.
+// A handle whose queries and statements go to different connections (here
+// a read/write-splitting wrapper, the reads on a connection made before
+// max_allowed_packet was lowered) does: the statement gets a real 1153,
+// nothing is resent on a caller-owned handle, and the Result says that
+// nothing was written.
+func (e *limLowered) discoveryOnAnotherConnection(t *testing.T) {
+	e.setGlobal(t, 1<<20)
+	read, cfg := openDSN(t, e.srv.DSN(""))
+	read.SetMaxOpenConns(1)
+	e.setGlobal(t, 65536)
+	write, _ := openDSN(t, e.srv.DSN(""))
+	write.SetMaxOpenConns(1)
+	if r, w := queryInt(t, read, "SELECT @@max_allowed_packet"), queryInt(t, write, "SELECT @@max_allowed_packet"); r != 1<<20 || w != 65536 {
+		t.Fatalf("session max_allowed_packet: reads %d, writes %d; want 1048576 and 65536", r, w)
+	}
+	table := newTable(t, e.admin, limTable)
+	res, err := batch.Insert(context.Background(), limSplitDB{read: read, write: write}, batch.Values(table, limCols, e.rows[:200]),
+		batch.MaxBytes(150000), batch.DriverConfig(cfg))
+	var ce *batch.ChunkError
+	var me *mysql.MySQLError
+	var ne *net.OpError
+	if !errors.As(err, &ce) || ce.Range.First != 0 || !(errors.As(err, &me) && me.Number == 1153 || errors.As(err, &ne) && ne.Op == "write") {
+		t.Fatalf("Insert error = %v, want a *ChunkError for row 0 wrapping 1153 (or the write it cut)", err)
+	}
+	t.Logf("error: %v", err)
+	if res.MinPacketLimit != 1<<20-1 || res.Written != nil || !slices.Equal(res.NotSent, []batch.Range{{First: 0, End: 200}}) {
+		t.Errorf("MinPacketLimit=%d Written=%v NotSent=%v, want %d (read on the other connection), nothing written, all 200 not sent",
+			res.MinPacketLimit, res.Written, res.NotSent, 1<<20-1)
+	}
+	if n := countRows(t, e.admin, table); n != 0 {
+		t.Errorf("table has %d rows, want 0", n)
+	}
 }
 
 // limServerState describes the server's threads and InnoDB transactions, for
@@ -963,13 +918,13 @@ func TestLimitClientBelowAssumed(t *testing.T) {
 		dsn, rec := limCapturedDSN(t, srv, "maxAllowedPacket=32768", nil)
 		db, _ := openDSN(t, dsn)
 		table := newTable(t, admin, limTable)
-		log, logs := newLimLog()
-		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.WithLogger(log))
+		log := &logRecorder{}
+		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.Logger(log.logger()))
 		if err != nil {
-			t.Fatalf("Insert: %v\n%s", err, logs)
+			t.Fatalf("Insert: %v\n%s", err, log)
 		}
 		execs := limInserts(t, rec)
-		t.Logf("Chunks=%d Retries=%d MaxPacket=%d largest EXECUTE %d", res.Chunks, res.Retries, res.MaxPacket, slices.Max(execs))
+		t.Logf("Chunks=%d Retries=%d MinPacketLimit=%d largest EXECUTE %d", res.Chunks, res.Retries, res.MinPacketLimit, slices.Max(execs))
 		if res.Retries == 0 || res.Chunks < (5000+516)/517 || slices.Max(execs) > client || res.Rows != 5000 {
 			t.Errorf("Retries=%d Chunks=%d Rows=%d largest EXECUTE %d: want retries, at least %d chunks, all rows, none over %d",
 				res.Retries, res.Chunks, res.Rows, slices.Max(execs), (5000+516)/517, client)
@@ -978,7 +933,7 @@ func TestLimitClientBelowAssumed(t *testing.T) {
 	})
 
 	t.Run("ConfigClaimsMore", func(t *testing.T) {
-		// WithConfig says 64 MiB but the pool's driver refuses packets over
+		// DriverConfig says 64 MiB but the pool's driver refuses packets over
 		// 32768 (mysql.ErrPktTooLarge, nothing written). The library
 		// trusts the config, so it cannot lower its client limit; it must
 		// still get every row through.
@@ -989,12 +944,12 @@ func TestLimitClientBelowAssumed(t *testing.T) {
 			t.Fatal(err)
 		}
 		table := newTable(t, admin, limTable)
-		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.WithConfig(claims),
-			batch.WithRetry(batch.RetryPolicy{InitialBackoff: 5 * time.Millisecond}))
+		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.DriverConfig(claims),
+			batch.Retry(batch.RetryPolicy{InitialBackoff: 5 * time.Millisecond}))
 		if err != nil {
 			t.Fatalf("Insert: %v", err)
 		}
-		t.Logf("Chunks=%d Retries=%d MaxPacket=%d", res.Chunks, res.Retries, res.MaxPacket)
+		t.Logf("Chunks=%d Retries=%d MinPacketLimit=%d", res.Chunks, res.Retries, res.MinPacketLimit)
 		if res.Retries == 0 || res.Rows != 5000 || slices.Max(limInserts(t, rec)) > client {
 			t.Errorf("Retries=%d Rows=%d largest EXECUTE %d: want retries, all 5000 rows, none over %d",
 				res.Retries, res.Rows, slices.Max(limInserts(t, rec)), client)
@@ -1003,10 +958,10 @@ func TestLimitClientBelowAssumed(t *testing.T) {
 	})
 
 	t.Run("MaxPacketReflectsLoweredClientLimit", func(t *testing.T) {
-		// Result.MaxPacket is the smallest packet limit the package worked
+		// Result.MinPacketLimit is the smallest packet limit the package worked
 		// with. After the driver refused a packet it knows only that the
 		// driver's limit is below that packet (no API reveals it), so
-		// MaxPacket must drop below the smallest refused packet, but need
+		// MinPacketLimit must drop below the smallest refused packet, but need
 		// not reach the driver's real 32768.
 		dsn, _ := limCapturedDSN(t, srv, "maxAllowedPacket=32768", nil)
 		db, _ := openDSN(t, dsn)
@@ -1015,9 +970,9 @@ func TestLimitClientBelowAssumed(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Insert: %v", err)
 		}
-		if res.MaxPacket >= 16<<20-1 || res.Retries == 0 {
-			t.Errorf("MaxPacket = %d, Retries = %d after the driver refused packets over %d; want it lowered below the refused packets",
-				res.MaxPacket, res.Retries, client)
+		if res.MinPacketLimit >= 16<<20-1 || res.Retries == 0 {
+			t.Errorf("MinPacketLimit = %d, Retries = %d after the driver refused packets over %d; want it lowered below the refused packets",
+				res.MinPacketLimit, res.Retries, client)
 		}
 	})
 }
@@ -1036,7 +991,7 @@ func TestLimitCompression(t *testing.T) {
 		name       string
 		withConfig bool // else the library asks SHOW SESSION STATUS LIKE 'Compression'
 	}{
-		{"WithConfig", true},
+		{"DriverConfig", true},
 		{"Discovered", false},
 	}
 	for _, tt := range tests {
@@ -1045,7 +1000,7 @@ func TestLimitCompression(t *testing.T) {
 			db, cfg := openDSN(t, dsn)
 			var opts []batch.Option
 			if tt.withConfig {
-				opts = append(opts, batch.WithConfig(cfg))
+				opts = append(opts, batch.DriverConfig(cfg))
 			}
 			table := newTable(t, admin, limTable)
 			rows := limGroups(t, 3, 256, limit)
@@ -1053,8 +1008,8 @@ func TestLimitCompression(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Insert: %v", err)
 			}
-			if res.Chunks != 3 || res.Retries != 0 || res.MaxPacket != limit {
-				t.Errorf("Chunks=%d Retries=%d MaxPacket=%d, want 3, 0, %d", res.Chunks, res.Retries, res.MaxPacket, limit)
+			if res.Chunks != 3 || res.Retries != 0 || res.MinPacketLimit != limit {
+				t.Errorf("Chunks=%d Retries=%d MinPacketLimit=%d, want 3, 0, %d", res.Chunks, res.Retries, res.MinPacketLimit, limit)
 			}
 			for _, p := range rec.Commands(wirecap.ComStmtExecute) {
 				if !p.Compressed {
@@ -1088,11 +1043,11 @@ func TestLimitCompression(t *testing.T) {
 		}
 		table := newTable(t, admin, limTable)
 		rows := limGroups(t, 3, 256, limit+4)
-		log, logs := newLimLog()
-		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.WithConfig(plain), batch.WithLogger(log),
-			batch.WithRetry(batch.RetryPolicy{InitialBackoff: 5 * time.Millisecond}))
+		log := &logRecorder{}
+		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.DriverConfig(plain), batch.Logger(log.logger()),
+			batch.Retry(batch.RetryPolicy{InitialBackoff: 5 * time.Millisecond}))
 		if err != nil {
-			t.Fatalf("Insert: %v\n%s", err, logs)
+			t.Fatalf("Insert: %v\n%s", err, log)
 		}
 		refused := 0
 		for _, p := range limInserts(t, rec) {
@@ -1100,9 +1055,9 @@ func TestLimitCompression(t *testing.T) {
 				refused++
 			}
 		}
-		if refused != 3 || strings.Count(logs.String(), "errno=1153") != 3 || res.Retries < 3 || res.Rows != int64(len(rows)) {
+		if refused != 3 || log.countWith("errno", "1153") != 3 || res.Retries < 3 || res.Rows != int64(len(rows)) {
 			t.Errorf("EXECUTEs over %d on the wire: %d, 1153s logged: %d, Retries=%d Rows=%d; want 3, 3, >= 3, %d\n%s",
-				limit, refused, strings.Count(logs.String(), "errno=1153"), res.Retries, res.Rows, len(rows), logs)
+				limit, refused, log.countWith("errno", "1153"), res.Retries, res.Rows, len(rows), log)
 		}
 		limCheckTable(t, admin, table, limCols, rows)
 	})
@@ -1141,7 +1096,7 @@ func TestLimitMaxBytes(t *testing.T) {
 			db, cfg := openDSN(t, dsn)
 			table := newTable(t, admin, limTable)
 			in := rows[:tt.rows]
-			res, err := batch.Insert(ctx, db, batch.Values(table, limCols, in), batch.MaxBytes(tt.n), batch.WithConfig(cfg))
+			res, err := batch.Insert(ctx, db, batch.Values(table, limCols, in), batch.MaxBytes(tt.n), batch.DriverConfig(cfg))
 			if err != nil {
 				t.Fatalf("Insert: %v", err)
 			}
@@ -1188,132 +1143,153 @@ func limReadBudgetRows(t testing.TB, db *sql.DB, table string) []limBudgetRow {
 // alone and inline.
 func TestLimitDefaultBytes(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	srv := testserver.Private(t, testserver.Options{Args: []string{"--max-allowed-packet=16M"}})
 	admin, _ := openDSN(t, srv.DSN(""))
-	if s := limSessionInt(t, admin, "SELECT @@max_allowed_packet"); s != 16<<20 {
+	if s := queryInt(t, admin, "SELECT @@max_allowed_packet"); s != 16<<20 {
 		t.Fatalf("server has max_allowed_packet=%d, want %d", s, 16<<20)
 	}
+	e := newLimBudget(t, srv, admin)
 	const packet = 16<<20 - 1 // the driver's default limit is 64 MiB: the server's binds
-	const def = "id BIGINT PRIMARY KEY, v MEDIUMBLOB"
-	row := func(id int64, n int) []any { return []any{id, limPayload(id, n)} }
 
-	// 605 rows of 17,000-byte values. k rows take 11 + ceil(k/4) + 17,015k
-	// bytes (10 + ceil(2k/8) + 1 + 2*2k, then 8 + 3 + 17,000 a row), all
-	// inline: the long-data threshold is at least 64 MiB/2001 = 33,537. 14
-	// rows take 238,225 bytes, within DefaultBytes (253,952); 15 take
-	// 255,240. 14 rounds down to the shape 12, 204,194 bytes: 605 rows are
-	// 50 statements of 12 and one of the last 5 (85,088 bytes). The packet
-	// limit alone would have sent them in one statement of ~10.3 MB.
-	const n, size = 605, 17000
-	rows := make([][]any, n)
-	for i := range rows {
-		rows[i] = row(int64(i), size)
-	}
-	full, last := limExecuteSize(rows[:12]), limExecuteSize(rows[600:])
-	if full != 204194 || last != 85088 || limExecuteSize(rows[:14]) > batch.DefaultBytes || limExecuteSize(rows[:15]) <= batch.DefaultBytes {
-		t.Fatalf("12 rows take %d bytes, 5 take %d, 14 take %d, 15 take %d: the sizes above are wrong",
-			full, last, limExecuteSize(rows[:14]), limExecuteSize(rows[:15]))
-	}
-
-	t.Run("Insert", func(t *testing.T) {
-		dsn, rec := limCapturedDSN(t, srv, "", nil)
-		db, cfg := openDSN(t, dsn)
-		table := newTable(t, admin, def)
-		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, rows), batch.WithConfig(cfg))
-		if err != nil {
-			t.Fatalf("Insert: %v", err)
-		}
-		// Two workers: the EXECUTEs of their connections interleave.
-		execs := limInserts(t, rec)
-		want := append([]int{last}, slices.Repeat([]int{full}, 50)...)
-		if got := slices.Sorted(slices.Values(execs)); !slices.Equal(got, want) {
-			t.Errorf("EXECUTE payloads on the wire (sorted) = %v, want one of %d and 50 of %d", got, last, full)
-		}
-		if res.Chunks != 51 || res.Retries != 0 || res.MaxPacket != packet || res.Bytes != int64(limSum(execs)) || res.Rows != n {
-			t.Errorf("Chunks=%d Retries=%d MaxPacket=%d Bytes=%d Rows=%d, want 51, 0, %d, %d (the wire), %d",
-				res.Chunks, res.Retries, res.MaxPacket, res.Bytes, res.Rows, packet, limSum(execs), n)
-		}
-		if got := slices.Max(execs); got > batch.DefaultBytes {
-			t.Errorf("largest EXECUTE = %d bytes, over DefaultBytes (%d)", got, batch.DefaultBytes)
-		}
-		if diff := cmp.Diff(limBudgetRows(rows), limReadBudgetRows(t, admin, table), byteSlices); diff != "" {
-			t.Errorf("table (-want +got):\n%s", diff)
-		}
-	})
-
-	t.Run("Writer", func(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		load  func(t *testing.T, db *sql.DB, table string, cfg *mysql.Config) batch.Result
+		check func(t *testing.T, res batch.Result, execs []int) // beyond what every case checks
+	}{
+		{"Insert", func(t *testing.T, db *sql.DB, table string, cfg *mysql.Config) batch.Result {
+			res, err := batch.Insert(context.Background(), db, batch.Values(table, limCols, e.rows), batch.DriverConfig(cfg))
+			if err != nil {
+				t.Fatalf("Insert: %v", err)
+			}
+			return res
+		}, func(t *testing.T, res batch.Result, execs []int) {
+			if res.Chunks != 51 || res.Retries != 0 || res.MinPacketLimit != packet || res.Bytes != int64(limSum(execs)) || res.Rows != limBudgetN {
+				t.Errorf("Chunks=%d Retries=%d MinPacketLimit=%d Bytes=%d Rows=%d, want 51, 0, %d, %d (the wire), %d",
+					res.Chunks, res.Retries, res.MinPacketLimit, res.Bytes, res.Rows, packet, limSum(execs), limBudgetN)
+			}
+		}},
 		// The Writer hands rows over by DefaultBytes of values before the
 		// first connection's limits are known, and by the connection's
 		// budget afterwards: the statements stay within DefaultBytes too.
 		// A hand-over of 15 rows is planned as 12 + 3, and the 3 stay with
 		// the Writer to start the next chunk, so it sends the statements
 		// Insert sends: 50 of 12 rows and the last 5 at Close.
-		dsn, rec := limCapturedDSN(t, srv, "", nil)
-		db, cfg := openDSN(t, dsn)
-		table := newTable(t, admin, def)
-		w, err := batch.NewWriter(db, table, limCols, batch.WithConfig(cfg))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
-			if err := w.Write(ctx, r...); err != nil {
-				t.Fatalf("Write: %v", err)
+		{"Writer", func(t *testing.T, db *sql.DB, table string, cfg *mysql.Config) batch.Result {
+			ctx := context.Background()
+			w, err := batch.NewWriter(db, table, limCols, batch.DriverConfig(cfg))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		res, err := w.Close(ctx)
-		if err != nil {
-			t.Fatalf("Close: %v", err)
-		}
-		execs := limInserts(t, rec)
-		if got := slices.Max(execs); got > batch.DefaultBytes {
-			t.Errorf("largest EXECUTE = %d bytes, over DefaultBytes (%d)", got, batch.DefaultBytes)
-		}
-		want := append([]int{last}, slices.Repeat([]int{full}, 50)...)
-		if got := slices.Sorted(slices.Values(execs)); !slices.Equal(got, want) {
-			t.Errorf("EXECUTE payloads on the wire (sorted) = %v, want one of %d and 50 of %d", got, last, full)
-		}
-		if res.Chunks != len(execs) || res.Retries != 0 || res.Bytes != int64(limSum(execs)) || res.Rows != n {
-			t.Errorf("Chunks=%d Retries=%d Bytes=%d Rows=%d, %d EXECUTEs of %d bytes on the wire: want one EXECUTE a chunk, no retry, Bytes = wire, %d rows",
-				res.Chunks, res.Retries, res.Bytes, res.Rows, len(execs), limSum(execs), n)
-		}
-		if diff := cmp.Diff(limBudgetRows(rows), limReadBudgetRows(t, admin, table), byteSlices); diff != "" {
-			t.Errorf("table (-want +got):\n%s", diff)
-		}
-	})
+			for _, r := range e.rows {
+				if err := w.Write(ctx, r...); err != nil {
+					t.Fatalf("Write: %v", err)
+				}
+			}
+			res, err := w.Close(ctx)
+			if err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			return res
+		}, func(t *testing.T, res batch.Result, execs []int) {
+			if res.Chunks != len(execs) || res.Retries != 0 || res.Bytes != int64(limSum(execs)) || res.Rows != limBudgetN {
+				t.Errorf("Chunks=%d Retries=%d Bytes=%d Rows=%d, %d EXECUTEs of %d bytes on the wire: want one EXECUTE a chunk, no retry, Bytes = wire, %d rows",
+					res.Chunks, res.Retries, res.Bytes, res.Rows, len(execs), limSum(execs), limBudgetN)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dsn, rec := limCapturedDSN(t, srv, "", nil)
+			db, cfg := openDSN(t, dsn)
+			table := newTable(t, admin, limBudgetTable)
+			res := tc.load(t, db, table, cfg)
+			// Two workers, for Insert: the EXECUTEs of their connections
+			// interleave.
+			execs := limInserts(t, rec)
+			want := append([]int{e.last}, slices.Repeat([]int{e.full}, 50)...)
+			if got := slices.Sorted(slices.Values(execs)); !slices.Equal(got, want) {
+				t.Errorf("EXECUTE payloads on the wire (sorted) = %v, want one of %d and 50 of %d", got, e.last, e.full)
+			}
+			if got := slices.Max(execs); got > batch.DefaultBytes {
+				t.Errorf("largest EXECUTE = %d bytes, over DefaultBytes (%d)", got, batch.DefaultBytes)
+			}
+			tc.check(t, res, execs)
+			if diff := cmp.Diff(limBudgetRows(e.rows), limReadBudgetRows(t, admin, table), byteSlices); diff != "" {
+				t.Errorf("table (-want +got):\n%s", diff)
+			}
+		})
+	}
 
-	t.Run("RowOverBudget", func(t *testing.T) {
-		// 30 rows, row 12 of 1 MiB. The long-data threshold of a 30-row
-		// statement is 64 MiB/61 = 1,100,145 and that of one row 64 MiB/3,
-		// so the 1 MiB value is inline throughout. Rows 0..11 are a
-		// statement of 12 (row 12 does not fit with them); row 12 alone
-		// is 16 + 8 + 4 + 1,048,576 = 1,048,604 bytes, over DefaultBytes
-		// but within the packet limit: it is sent alone; rows 13..29 are
-		// 12 + 5 as above.
-		in := slices.Clone(rows[:30])
-		in[12] = row(12, 1<<20)
-		big := limExecuteSize(in[12:13])
-		if big != 1048604 {
-			t.Fatalf("the 1 MiB row takes %d bytes, want 1048604", big)
-		}
-		dsn, rec := limCapturedDSN(t, srv, "", nil)
-		db, cfg := openDSN(t, dsn)
-		table := newTable(t, admin, def)
-		res, err := batch.Insert(ctx, db, batch.Values(table, limCols, in), batch.WithConfig(cfg))
-		if err != nil {
-			t.Fatalf("Insert: %v", err)
-		}
-		if got, want := slices.Sorted(slices.Values(limInserts(t, rec))), []int{last, full, full, big}; !slices.Equal(got, want) {
-			t.Errorf("EXECUTE payloads on the wire (sorted) = %v, want %v", got, want)
-		}
-		if long := rec.Commands(wirecap.ComStmtSendLongData); len(long) != 0 {
-			t.Errorf("%d long-data packets, want none (the 1 MiB value is inline)", len(long))
-		}
-		if res.Chunks != 4 || res.Retries != 0 || res.Rows != 30 {
-			t.Errorf("Chunks=%d Retries=%d Rows=%d, want 4, 0, 30", res.Chunks, res.Retries, res.Rows)
-		}
-		if diff := cmp.Diff(limBudgetRows(in), limReadBudgetRows(t, admin, table), byteSlices); diff != "" {
-			t.Errorf("table (-want +got):\n%s", diff)
-		}
-	})
+	t.Run("RowOverBudget", e.rowOverBudget)
+}
+
+// The input of TestLimitDefaultBytes: 605 rows of 17,000-byte values. k
+// rows take 11 + ceil(k/4) + 17,015k bytes (10 + ceil(2k/8) + 1 + 2*2k,
+// then 8 + 3 + 17,000 a row), all inline: the long-data threshold is at
+// least 64 MiB/2001 = 33,537. 14 rows take 238,225 bytes, within
+// DefaultBytes (253,952); 15 take 255,240. 14 rounds down to the shape 12,
+// 204,194 bytes: 605 rows are 50 statements of 12 and one of the last 5
+// (85,088 bytes). The packet limit alone would have sent them in one
+// statement of ~10.3 MB.
+const (
+	limBudgetN, limBudgetValue = 605, 17000
+	limBudgetTable             = "id BIGINT PRIMARY KEY, v MEDIUMBLOB"
+)
+
+// limBudget is the setting of TestLimitDefaultBytes: its server, the input,
+// and the sizes of a full statement (12 rows) and of the last (5 rows).
+type limBudget struct {
+	srv        *testserver.Server
+	admin      *sql.DB
+	rows       [][]any
+	full, last int
+}
+
+func limBudgetValueRow(id int64, n int) []any { return []any{id, limPayload(id, n)} }
+
+func newLimBudget(t *testing.T, srv *testserver.Server, admin *sql.DB) *limBudget {
+	t.Helper()
+	e := &limBudget{srv: srv, admin: admin, rows: make([][]any, limBudgetN)}
+	for i := range e.rows {
+		e.rows[i] = limBudgetValueRow(int64(i), limBudgetValue)
+	}
+	e.full, e.last = limExecuteSize(e.rows[:12]), limExecuteSize(e.rows[600:])
+	if e.full != 204194 || e.last != 85088 || limExecuteSize(e.rows[:14]) > batch.DefaultBytes || limExecuteSize(e.rows[:15]) <= batch.DefaultBytes {
+		t.Fatalf("12 rows take %d bytes, 5 take %d, 14 take %d, 15 take %d: the sizes above are wrong",
+			e.full, e.last, limExecuteSize(e.rows[:14]), limExecuteSize(e.rows[:15]))
+	}
+	return e
+}
+
+// rowOverBudget: 30 rows, row 12 of 1 MiB. The long-data threshold of a
+// 30-row statement is 64 MiB/61 = 1,100,145 and that of one row 64 MiB/3,
+// so the 1 MiB value is inline throughout. Rows 0..11 are a statement of 12
+// (row 12 does not fit with them); row 12 alone is 16 + 8 + 4 + 1,048,576 =
+// 1,048,604 bytes, over DefaultBytes but within the packet limit: it is
+// sent alone; rows 13..29 are 12 + 5 as above.
+func (e *limBudget) rowOverBudget(t *testing.T) {
+	in := slices.Clone(e.rows[:30])
+	in[12] = limBudgetValueRow(12, 1<<20)
+	big := limExecuteSize(in[12:13])
+	if big != 1048604 {
+		t.Fatalf("the 1 MiB row takes %d bytes, want 1048604", big)
+	}
+	dsn, rec := limCapturedDSN(t, e.srv, "", nil)
+	db, cfg := openDSN(t, dsn)
+	table := newTable(t, e.admin, limBudgetTable)
+	res, err := batch.Insert(context.Background(), db, batch.Values(table, limCols, in), batch.DriverConfig(cfg))
+	if err != nil {
+		t.Fatalf("Insert: %v", err)
+	}
+	if got, want := slices.Sorted(slices.Values(limInserts(t, rec))), []int{e.last, e.full, e.full, big}; !slices.Equal(got, want) {
+		t.Errorf("EXECUTE payloads on the wire (sorted) = %v, want %v", got, want)
+	}
+	if long := rec.Commands(wirecap.ComStmtSendLongData); len(long) != 0 {
+		t.Errorf("%d long-data packets, want none (the 1 MiB value is inline)", len(long))
+	}
+	if res.Chunks != 4 || res.Retries != 0 || res.Rows != 30 {
+		t.Errorf("Chunks=%d Retries=%d Rows=%d, want 4, 0, 30", res.Chunks, res.Retries, res.Rows)
+	}
+	if diff := cmp.Diff(limBudgetRows(in), limReadBudgetRows(t, e.admin, table), byteSlices); diff != "" {
+		t.Errorf("table (-want +got):\n%s", diff)
+	}
 }

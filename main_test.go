@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/batchsql/batch"
 	"github.com/batchsql/batch/internal/testserver"
 )
 
@@ -22,6 +22,9 @@ import (
 // process (or BATCH_TEST_DSN); tests that change globals, kill or restart the
 // server start one of their own with testserver.Private.
 func TestMain(m *testing.M) {
+	if ledgerChild() {
+		os.Exit(0)
+	}
 	code := m.Run()
 	testserver.Shutdown()
 	os.Exit(code)
@@ -29,7 +32,7 @@ func TestMain(m *testing.M) {
 
 // sharedDB opens the shared server with extra DSN parameters (e.g.
 // "loc=Local&parseTime=true"); the pool is closed when t ends. It returns
-// the parsed config too, for batch.WithConfig.
+// the parsed config too, for batch.DriverConfig.
 func sharedDB(t testing.TB, params string) (*sql.DB, *mysql.Config) {
 	t.Helper()
 	return openDSN(t, testserver.AddParams(testserver.Shared(t), params))
@@ -53,6 +56,30 @@ func openDSN(t testing.TB, dsn string) (*sql.DB, *mysql.Config) {
 		t.Fatalf("ping: %v", err)
 	}
 	return db, cfg
+}
+
+// openConnector opens a pool on c, closed when t ends.
+func openConnector(t testing.TB, c driver.Connector) *sql.DB {
+	t.Helper()
+	db := sql.OpenDB(c)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// dialedConnector returns a connector for dsn whose connections are dialed
+// by dial, and its config.
+func dialedConnector(t testing.TB, dsn string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (driver.Connector, *mysql.Config) {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("parse DSN: %v", err)
+	}
+	cfg.DialFunc = dial
+	c, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatalf("connector: %v", err)
+	}
+	return c, cfg
 }
 
 var tableSeq atomic.Int64
@@ -102,7 +129,7 @@ func countRows(t testing.TB, db *sql.DB, table string) int {
 }
 
 // readRow scans the one row of the read-only query q (see readQuery).
-func readRow(t testing.TB, db *sql.DB, q string, dest ...any) {
+func readRow(t testing.TB, db sqlHandle, q string, dest ...any) {
 	t.Helper()
 	rows := readQuery(t, db, q)
 	defer rows.Close()
@@ -114,14 +141,24 @@ func readRow(t testing.TB, db *sql.DB, q string, dest ...any) {
 	}
 }
 
-// readQuery runs the read-only query q on db, taking another connection
-// when the one the pool hands out turns out dead: the fault tests kill the
-// pool's idle connections too, and the driver's liveness check can miss a
-// connection the server closed an instant before. Reading again is safe.
-func readQuery(t testing.TB, db *sql.DB, q string) *sql.Rows {
+// queryInt returns the integer the read-only query q returns, such as
+// "SELECT @@max_allowed_packet".
+func queryInt(t testing.TB, db sqlHandle, q string) int {
+	t.Helper()
+	var v int
+	readRow(t, db, q, &v)
+	return v
+}
+
+// readQuery runs the read-only query q on db (as a text query: it has no
+// arguments), taking another connection when the one a pool hands out turns
+// out dead: the fault tests kill the pool's idle connections too, and the
+// driver's liveness check can miss a connection the server closed an
+// instant before. Reading again is safe.
+func readQuery(t testing.TB, db sqlHandle, q string) *sql.Rows {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		rows, err := db.Query(q)
+		rows, err := db.QueryContext(context.Background(), q)
 		if err == nil {
 			return rows
 		}
@@ -154,29 +191,4 @@ func readIDRows[V any](t testing.TB, db *sql.DB, table string) []idRow[V] {
 		t.Fatalf("read %s: %v", table, err)
 	}
 	return out
-}
-
-// bgLoad is a load running in the background while a test injects faults.
-type bgLoad struct {
-	done  chan struct{} // closed when the load has returned
-	res   batch.Result  // valid once done is closed
-	err   error
-	ended time.Time // when the load returned
-}
-
-// startLoad runs load in a goroutine of its own.
-func startLoad(load func() (batch.Result, error)) *bgLoad {
-	l := &bgLoad{done: make(chan struct{})}
-	go func() {
-		defer close(l.done)
-		l.res, l.err = load()
-		l.ended = time.Now()
-	}()
-	return l
-}
-
-// wait waits for the load to return and returns what it returned.
-func (l *bgLoad) wait() (batch.Result, error) {
-	<-l.done
-	return l.res, l.err
 }

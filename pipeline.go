@@ -6,26 +6,39 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // DefaultWorkers is the number of connections a load through a pool uses
-// when Workers is not given. Measured on a 2-core machine against MariaDB
-// 10.11 (bench/RESULTS.md, narrow rows, medians of 6): 1/2/3/4 workers
-// loaded 372k/568k/556k/524k rows/s on a quiet day, 201k/285k/270k/276k on
-// a slow one; more than two bring nothing there.
+// when [Workers] is not given: on a 2-core machine more than two brought
+// nothing (bench/RESULTS.md).
 const DefaultWorkers = 2
 
 // pipeline sends chunks through workers, each on a connection of its own.
 // Insert, Replace and Writer all go through it.
+//
+// The workers run in an errgroup.Group whose limit is the worker count, but
+// they report their errors to the pipeline rather than through the group:
+// a Result with every error (each UnknownOutcomeError among them) needs all
+// of them, where Wait keeps the first.
 type pipeline struct {
 	e      *engine
 	ctx    context.Context // cancelled at the first error, or when a call's ctx is
 	cancel context.CancelCauseFunc
-	work   chan chunk
-	wg     sync.WaitGroup // workers
+	work   chan group
+	group  errgroup.Group // the workers
 	planSC splitConfig    // limits of the first connection: how chunks are planned
 	order  *keyOrder      // non-nil when chunks sharing a key must not overlap
-	tuner  *tuner         // non-nil with ChunkTime
+	tuner  *tuner         // non-nil with ChunkTime or MaxRejects
+	size   int            // chunks per group (CommitEvery, when groups are transactions)
+	spread int            // workers to spread an Insert's groups over, until the first chunk sets size; 0 after
+	skip   []Range        // input rows an earlier run of the load committed (Ledger), sorted
+
+	// forming is the group being filled by submit, not yet queued; the
+	// keys it holds (per-key order) are in formKeys too.
+	forming  group
+	formKeys map[uint64]struct{}
 
 	mu       sync.Mutex
 	errs     []error
@@ -37,16 +50,14 @@ type pipeline struct {
 // own error; it is never returned.
 var errStopped = errors.New("batch: stopped after another chunk's error")
 
+// start opens the first connection, reads the table's keys, and starts the
+// workers.
 func (e *engine) start(ctx context.Context) (*pipeline, error) {
 	a := attempts{policy: e.o.retry, start: time.Now()}
 	s, err := e.openRetrying(ctx, &a)
 	if err != nil {
 		return nil, err
 	}
-	pctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	p := &pipeline{e: e, ctx: pctx, cancel: cancel, planSC: s.sc, idle: make(chan struct{})}
-	close(p.idle)
-	workers := e.workerCount()
 	if e.pool != nil {
 		// The keys decide both per-key order between workers and what can
 		// be done with a chunk whose reply is lost.
@@ -54,84 +65,128 @@ func (e *engine) start(ctx context.Context) (*pipeline, error) {
 			return nil, err
 		}
 	}
-	if workers > 1 && e.st.ordered() {
-		// Chunks that share a key must not overlap, or a later row could
-		// lose to an earlier one. Without the keys, one worker keeps order.
-		switch {
-		case !e.infoKnown:
-			workers = 1
-		case len(e.info.keys) > 0:
-			p.order = newKeyOrder()
-		}
+	e.policy = policyFor(e.info, e.infoKnown, e.st.ordered())
+	if err := e.checkRejects(ctx, s); err != nil {
+		s.close()
+		return nil, err
 	}
+	s, skip, err := e.openLedger(ctx, s, &a)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	pctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	p := &pipeline{e: e, ctx: pctx, cancel: cancel, planSC: s.sc, idle: make(chan struct{}),
+		size: e.groupSize(), skip: skip, formKeys: map[uint64]struct{}{}}
+	close(p.idle)
+	workers := p.orderWorkers(e.workerCount())
+	p.spread = workers
 	if e.o.chunkTime > 0 {
 		p.tuner = &tuner{target: e.o.chunkTime, max: s.sc.maxRows, start: min(defaultRows(e.cols), s.sc.maxRows)}
+	} else if e.o.maxRejects != 0 {
+		p.tuner = &tuner{max: s.sc.maxRows}
 	}
-	e.direct = e.spareConn(workers)
-	p.work = make(chan chunk, workers)
-	for i := 0; i < workers; i++ {
-		var first *session
+	e.env.direct = e.spareConn(workers)
+	p.work = make(chan group, workers)
+	p.group.SetLimit(workers)
+	for i := range workers {
+		w := &worker{e: e, plan: p.planSC}
 		if i == 0 {
-			first = s
+			w.s = s
 		}
-		p.wg.Add(1)
-		go p.worker(first)
+		p.group.Go(func() error { p.serve(w); return nil })
 	}
 	return p, nil
 }
 
-// readInfo reads the target table's keys on s, or on a fresh session if s
-// dies meanwhile. It returns the session to go on with.
-func (e *engine) readInfo(ctx context.Context, s *session, a *attempts) (*session, error) {
-	for {
-		info, err := readTableInfo(ctx, s.h, e.st.table, e.st.columns)
-		if err == nil {
+// checkRejects refuses MaxRejects on a table whose engine does not roll a
+// refused statement back: rows before the refused one could stay written.
+// On a caller's handle the table is read here, on the handle. A table that
+// does not exist is left to the server to report.
+func (e *engine) checkRejects(ctx context.Context, s *session) error {
+	if e.o.maxRejects == 0 {
+		return nil
+	}
+	if !e.infoKnown {
+		if info, err := readTableInfo(ctx, s.h, e.st.table, e.st.columns); err == nil {
 			e.info, e.infoKnown = info, true
-			return s, nil
-		}
-		if classify(err) == classPermanent || a.exhausted() {
-			e.log.Warn("batch: cannot read the table's keys; chunks with a lost reply will be reported, not resent", "err", err)
-			return s, nil
-		}
-		e.led.retried()
-		e.log.Warn("batch: reading the table's keys failed; retrying", "errno", errNumber(err), "attempt", a.n+1)
-		s.discard()
-		if err := a.wait(ctx); err != nil {
-			return nil, err
-		}
-		if s, err = e.openRetrying(ctx, a); err != nil {
-			return nil, err
 		}
 	}
+	switch {
+	case e.infoKnown && !e.info.found:
+		return nil // no such table: the first statement gets the server's error (1146)
+	case !e.infoKnown || !e.info.transactional():
+		return detail(ErrNotTransactional, "table %q, engine %q", e.st.table, e.info.engine)
+	}
+	return nil
+}
+
+// orderWorkers sets up per-key order when the statement needs it and
+// returns the workers to use: chunks that share a key must not overlap, or
+// a later row could lose to an earlier one. Without the keys, one worker
+// keeps order.
+func (p *pipeline) orderWorkers(workers int) int {
+	e := p.e
+	if workers <= 1 || !e.st.ordered() && e.o.maxRejects == 0 { // with MaxRejects a 1062 rejects the later row
+		return workers
+	}
+	switch {
+	case !e.infoKnown:
+		return 1
+	case len(e.info.keys) > 0:
+		p.order = newKeyOrder()
+	}
+	return workers
 }
 
 // submit plans the rows of vals (input rows base, base+1, ...) into chunks
-// and queues them. Every row is checked against the limits before the first
-// chunk is queued. ctx bounds the waiting only; cancelling it stops the
-// pipeline.
+// and queues them, in groups of p.size. Rows an earlier run committed
+// (p.skip) are passed over. Every row is checked against the limits before
+// the first chunk is queued. ctx bounds the waiting only; cancelling it
+// stops the pipeline.
 //
 // With keepTail, a last chunk that is not full (it ends because vals does,
 // below the target rows) is not queued: the Writer keeps those rows to
 // complete a chunk with the rows written next, instead of sending a short
-// statement per hand-over. It returns how many rows were queued.
+// statement per hand-over. It returns how many rows were queued or passed
+// over, from the first.
 func (p *pipeline) submit(ctx context.Context, vals valueRows, base int, keepTail bool) (int, error) {
 	if err := p.err(); err != nil {
 		return 0, err
 	}
 	stop := context.AfterFunc(ctx, func() { p.cancel(context.Cause(ctx)) })
 	defer stop()
-	if p.tuner != nil {
-		return p.submitTuned(vals, base, keepTail)
+	end := base + vals.len()
+	todo := complement(end, p.skip, []Range{{0, base}})
+	for i := 0; len(todo) > 1 && i < len(todo); i++ { // one range: plan checks it
+		r := todo[i]
+		if err := p.planSC.checkRows(&p.e.enc, vals.slice(r.First-base, r.End-base), r.First); err != nil {
+			return 0, err
+		}
 	}
-	chunks, err := p.planSC.split(nil, &p.e.enc, vals, base)
-	if err != nil {
-		return 0, err
+	consumed := base
+	for _, r := range todo {
+		consumed = r.First // the rows before were committed by an earlier run
+		n, err := p.submitRange(vals.slice(r.First-base, r.End-base), r.First, keepTail && r.End == end)
+		consumed += n
+		if err != nil || consumed < r.End {
+			return consumed - base, err
+		}
 	}
-	if last := len(chunks) - 1; keepTail && last >= 0 && chunks[last].rows() < p.planSC.maxRows {
-		chunks = chunks[:last]
-	}
+	return end - base, nil
+}
+
+// submitRange queues the chunks of vals, input rows base, base+1, ...; see
+// submit.
+func (p *pipeline) submitRange(vals valueRows, base int, keepTail bool) (int, error) {
 	queued := 0
-	for _, c := range chunks {
+	for c, err := range p.planSC.plan(&p.e.enc, vals, base, p.tuner) {
+		if err != nil {
+			return queued, err
+		}
+		if keepTail && c.end == base+vals.len() && c.rows() < p.planSC.target(p.tuner) {
+			break
+		}
 		if err := p.queue(c); err != nil {
 			return queued, err
 		}
@@ -140,39 +195,60 @@ func (p *pipeline) submit(ctx context.Context, vals valueRows, base int, keepTai
 	return queued, nil
 }
 
-// submitTuned plans one chunk at a time, at the row count the tuner asks for
-// now.
-func (p *pipeline) submitTuned(vals valueRows, base int, keepTail bool) (int, error) {
-	sc := p.planSC
-	if err := sc.checkRows(&p.e.enc, vals, base); err != nil {
-		return 0, err
-	}
-	n := vals.len()
-	for first := 0; first < n; {
-		sc.maxRows = p.tuner.rows()
-		c, err := sc.nextAt(&p.e.enc, vals, first, base)
-		if err != nil {
-			return first, err
-		}
-		if keepTail && c.end-base == n && c.rows() < sc.maxRows {
-			return first, nil
-		}
-		if err := p.queue(c); err != nil {
-			return first, err
-		}
-		first = c.end - base
-	}
-	return n, nil
-}
-
-// queue hands chunk c to the workers, after the chunks in flight that share
-// a key with it.
+// queue adds chunk c to the forming group, which is handed to the workers
+// once full or when c does not follow it. With per-key order, the group
+// waits for the groups in flight that share a key with c.
 func (p *pipeline) queue(c chunk) error {
+	if p.spread > 0 { // the first chunk: how many chunks the input makes
+		p.size, p.spread = spread(p.size, p.e.tally.total, c.rows(), p.spread), 0
+	}
+	if len(p.forming.chunks) > 0 && c.first != p.forming.span.End {
+		if err := p.sendForming(); err != nil {
+			return err
+		}
+	}
 	if p.order != nil {
-		c.keys = p.e.info.keyHashes(nil, c, p.e.cols)
-		if err := p.order.acquire(p.ctx, c.keys); err != nil {
+		fresh := p.newKeys(p.e.info.keyHashes(nil, c, p.e.cols))
+		if err := p.order.acquire(p.ctx, fresh); err != nil {
+			p.order.release(p.forming.keys)
+			p.forming, p.formKeys = group{}, map[uint64]struct{}{}
 			return p.errOr(err)
 		}
+		p.forming.keys = append(p.forming.keys, fresh...)
+	}
+	if len(p.forming.chunks) == 0 {
+		p.forming.span.First = c.first
+	}
+	p.forming.chunks = append(p.forming.chunks, c)
+	p.forming.span.End = c.end
+	if len(p.forming.chunks) >= p.size {
+		return p.sendForming()
+	}
+	return nil
+}
+
+// newKeys is the distinct hashes of hs that the forming group does not
+// hold yet, in place of hs, and marks them held: a group may hold a key
+// twice (its chunks run in order, in one transaction), another group in
+// flight may not.
+func (p *pipeline) newKeys(hs []uint64) []uint64 {
+	fresh := hs[:0]
+	for _, h := range hs {
+		if _, held := p.formKeys[h]; !held {
+			p.formKeys[h] = struct{}{}
+			fresh = append(fresh, h)
+		}
+	}
+	return fresh
+}
+
+// sendForming hands the forming group, if any, to the workers.
+func (p *pipeline) sendForming() error {
+	g := p.forming
+	p.forming = group{}
+	clear(p.formKeys)
+	if len(g.chunks) == 0 {
+		return nil
 	}
 	p.mu.Lock()
 	if p.inflight == 0 {
@@ -181,18 +257,18 @@ func (p *pipeline) queue(c chunk) error {
 	p.inflight++
 	p.mu.Unlock()
 	select {
-	case p.work <- c:
+	case p.work <- g:
 		return nil
 	case <-p.ctx.Done():
-		p.done(c)
+		p.done(g)
 		return p.errOr(context.Cause(p.ctx))
 	}
 }
 
-// done marks chunk c finished, sent or not.
-func (p *pipeline) done(c chunk) {
+// done marks group g finished, sent or not.
+func (p *pipeline) done(g group) {
 	if p.order != nil {
-		p.order.release(c.keys)
+		p.order.release(g.keys)
 	}
 	p.mu.Lock()
 	if p.inflight--; p.inflight == 0 {
@@ -201,8 +277,12 @@ func (p *pipeline) done(c chunk) {
 	p.mu.Unlock()
 }
 
-// flush waits until every queued chunk is finished.
+// flush queues the forming group and waits until every queued group is
+// finished.
 func (p *pipeline) flush(ctx context.Context) error {
+	if err := p.sendForming(); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	idle := p.idle
 	p.mu.Unlock()
@@ -219,26 +299,31 @@ func (p *pipeline) flush(ctx context.Context) error {
 func (p *pipeline) close(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { p.cancel(context.Cause(ctx)) })
 	defer stop()
+	serr := p.sendForming()
 	close(p.work)
-	p.wg.Wait()
+	p.group.Wait()
 	err := p.err()
+	if err == nil {
+		err = serr
+	}
 	p.cancel(errStopped)
 	return err
 }
 
-func (p *pipeline) worker(s *session) {
-	defer p.wg.Done()
-	defer func() { s.close() }()
-	for c := range p.work {
+// serve sends the queued groups on worker w until the queue is closed.
+func (p *pipeline) serve(w *worker) {
+	defer func() { w.s.close() }()
+	for g := range p.work {
 		if p.ctx.Err() == nil {
-			start := time.Now()
-			if err := p.e.sendAll(p.ctx, &s, p.planSC, c); err != nil {
+			start, rejects := time.Now(), p.e.tally.rejects()
+			if err := w.deliverGroup(p.ctx, g); err != nil {
 				p.fail(err)
 			} else if p.tuner != nil {
-				p.tuner.observe(c.rows(), time.Since(start))
+				p.tuner.observe(g.span.Len()/len(g.chunks), time.Since(start)/time.Duration(len(g.chunks)))
+				p.tuner.observeRejects(g.span.Len(), p.e.tally.rejects()-rejects)
 			}
 		}
-		p.done(c)
+		p.done(g)
 	}
 }
 
@@ -308,49 +393,4 @@ func (e *engine) maxOpenConns() (int, bool) {
 func (e *engine) spareConn(workers int) bool {
 	m, ok := e.maxOpenConns()
 	return ok && (m == 0 || m > workers)
-}
-
-// sendAll sends chunk c, and the chunks it is re-split into, in order.
-func (e *engine) sendAll(ctx context.Context, sp **session, planSC splitConfig, c chunk) error {
-	queue := []chunk{c}
-	for len(queue) > 0 {
-		sub, err := e.send(ctx, sp, planSC, queue[0])
-		if err != nil {
-			return err
-		}
-		queue = append(sub, queue[1:]...)
-	}
-	return nil
-}
-
-// tuner adapts the rows per statement so that a chunk takes about target
-// (ChunkTime), from the time chunks took so far. It only picks shapes of the
-// ladder (shapeFloor), so prepared statements keep being reused.
-type tuner struct {
-	mu     sync.Mutex
-	target time.Duration
-	max    int     // the ceiling from the limits and MaxRows
-	start  int     // rows until the first observation
-	perRow float64 // moving average of seconds per row; 0 before any chunk
-}
-
-func (t *tuner) rows() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.perRow == 0 {
-		return t.start
-	}
-	k := int(t.target.Seconds() / t.perRow)
-	return shapeFloor(max(1, min(k, t.max)), t.max)
-}
-
-func (t *tuner) observe(rows int, d time.Duration) {
-	x := d.Seconds() / float64(rows)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.perRow == 0 {
-		t.perRow = x
-		return
-	}
-	t.perRow = 0.7*t.perRow + 0.3*x
 }

@@ -2,100 +2,17 @@ package batch
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
-	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
 
-// class is what a failed chunk's error says about the chunk.
-type class int
-
-const (
-	// classNotSent: the server never ran the statement (nothing was written,
-	// or the statement never arrived whole). Resending is safe.
-	classNotSent class = iota
-	// classTooLarge: a packet was over a limit; nothing ran. Resend after
-	// re-reading the limits on a fresh connection and re-splitting.
-	classTooLarge
-	// classRolledBack: the server ran the statement and rolled it back
-	// (deadlock, lock wait timeout in autocommit). Resending is safe outside
-	// a caller's transaction.
-	classRolledBack
-	// classUnknown: the statement was sent whole and no reply came; it may or
-	// may not have been applied.
-	classUnknown
-	// classPermanent: the server refused the statement for a reason a resend
-	// cannot fix.
-	classPermanent
-)
-
-func (c class) String() string {
-	return [...]string{"not-sent", "too-large", "rolled-back", "unknown", "permanent"}[c]
-}
-
-// MySQL error numbers this package reacts to.
-const (
-	erNetPacketTooLarge   = 1153 // the server closes the connection after it
-	erLockWaitTimeout     = 1205
-	erLockDeadlock        = 1213
-	erPSManyParam         = 1390 // more than 65,535 placeholders, at PREPARE
-	erMaxPreparedStmt     = 1461 // max_prepared_stmt_count reached, at PREPARE
-	erClientInteractionTO = 4031 // MySQL 8.0.24+: closed an idle connection
-	erDupEntry            = 1062
-	erQueryInterrupted    = 1317
-	erConnectionKilled    = 1927 // MariaDB
-	erNoSuchThread        = 1094
-)
-
-// classify decides a failed chunk's class from its error alone.
-func classify(err error) class {
-	var me *mysql.MySQLError
-	var ne net.Error
-	switch {
-	case errors.Is(err, mysql.ErrPktTooLarge):
-		return classTooLarge // the driver refused before writing anything
-	case errors.As(err, &me):
-		switch me.Number {
-		case erNetPacketTooLarge:
-			return classTooLarge
-		case erPSManyParam, erMaxPreparedStmt, erClientInteractionTO:
-			return classNotSent
-		case erLockDeadlock, erLockWaitTimeout:
-			return classRolledBack
-		case erQueryInterrupted, erConnectionKilled:
-			// Interrupted while running: rolled back on InnoDB, perhaps half
-			// done elsewhere. Resolved like a lost reply.
-			return classUnknown
-		}
-		return classPermanent
-	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone), errors.Is(err, mysql.ErrBusyBuffer):
-		return classNotSent // nothing was written on the connection
-	case errors.As(err, &ne):
-		var oe *net.OpError
-		if errors.As(err, &oe) && oe.Op == "write" {
-			// Cut while writing: the server never had the whole packet. This
-			// is also how a packet that is too large often ends: the server
-			// answers 1153 and closes while the client is still writing.
-			return classNotSent
-		}
-		return classUnknown // a read failed or timed out after the request went out
-	case errors.Is(err, mysql.ErrInvalidConn), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return classUnknown // the request was written and the reply lost
-	}
-	// Anything else (the driver refusing a value it cannot encode, ...) was
-	// refused before the request was written.
-	return classPermanent
-}
+// This file is the retry layer: the retry budget and backoff, what may be
+// done after a lost reply, and the loop that carries out a chunk's fate
+// (fate.go) on a worker's connection: sending, resending on a fresh
+// connection, looking rows up, cutting the chunk smaller.
 
 // RetryPolicy says how often and how long a chunk is resent after a failure
 // that is safe to resend. The budget is per chunk, so a connection killed
@@ -154,22 +71,6 @@ func (a *attempts) wait(ctx context.Context) error {
 	}
 }
 
-// isWriteCut reports whether err is a connection cut while the request was
-// being written.
-func isWriteCut(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "write"
-}
-
-// errNumber is the server error number in err, or 0.
-func errNumber(err error) uint16 {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number
-	}
-	return 0
-}
-
 // unknownPolicy is what may be done with a chunk whose outcome is unknown.
 type unknownPolicy int
 
@@ -179,344 +80,352 @@ const (
 	unknownVerify                      // look the chunk's keys up, resend only if absent
 )
 
-// unknownPolicy decides, once per batch from the statement and the table,
+// policyFor decides, once per batch from the statement and the table,
 // whether a chunk with an unknown outcome can be resolved. Both ways need
 // the inserted columns to supply a whole NOT NULL unique key: without one
 // (an omitted AUTO_INCREMENT id, no unique key, nullable key columns) a
-// second copy of a row is just another row.
-func (e *engine) unknownPolicy() unknownPolicy {
-	if !e.infoKnown || !e.info.hasNotNullKey() {
+// second copy of a row is just another row. known is false when the
+// table's keys could not be read.
+func policyFor(info tableInfo, known, ordered bool) unknownPolicy {
+	if !known || !info.hasNotNullKey() {
 		return unknownFail
 	}
 	// REPLACE, IGNORE and an ON DUPLICATE KEY UPDATE that copies the new
 	// row's values leave the same table whether they run once or twice.
-	if e.st.ordered() {
+	if ordered {
 		return unknownResend
 	}
 	// One InnoDB statement is all or nothing: its keys are all there or none.
-	if e.info.transactional() {
+	if info.transactional() {
 		return unknownVerify
 	}
 	return unknownFail
 }
 
-// retryState is the history of one chunk's attempts.
-type retryState struct {
-	a        attempts
-	last     Limits      // limits of the connection of the last failed attempt
-	sc       splitConfig // and how it split
-	err      error       // the last attempt's error
-	inFlight bool        // the last failed attempt reached the server
-	restarts int         // server restarts seen while the chunk was in flight
-	dupCheck bool        // a 1062 now may come from an earlier attempt that landed
+// worker sends chunks on a connection of its own. Only its goroutine uses
+// it.
+type worker struct {
+	e    *engine
+	s    *session    // nil between a failed attempt and the next one
+	plan splitConfig // the configuration chunks were planned with
+}
+
+// run is one chunk's attempts.
+type run struct {
+	c chunk
+	f fate
+	a attempts
+	flight
+	sc splitConfig // how the connection of the last failed attempt split
+}
+
+// flight is what a chunk's or a group's last failed attempt left behind,
+// to tell a server restart (a crash) from a lost connection.
+type flight struct {
+	last     Limits // limits of the connection of the last failed attempt
+	inFlight bool   // the last failed attempt reached the server
+	restarts int    // server restarts seen while it was in flight
+}
+
+// deliver writes chunk c, and the chunks it is cut into, in order.
+func (w *worker) deliver(ctx context.Context, c chunk) error {
+	queue := []chunk{c}
+	for len(queue) > 0 {
+		sub, err := w.send(ctx, queue[0])
+		if err != nil {
+			return err
+		}
+		queue = append(sub, queue[1:]...)
+	}
+	return nil
 }
 
 // send writes chunk c, resending it where that is safe. It returns the
-// chunks to send instead when the limits it finds call for smaller ones.
-func (e *engine) send(ctx context.Context, sp **session, planSC splitConfig, c chunk) ([]chunk, error) {
-	r := retryState{a: attempts{policy: e.o.retry, start: time.Now()}, dupCheck: c.mayLand}
-	pending := false       // look the chunk up before sending it again
-	uncertain := c.mayLand // an attempt may have been applied, unbeknown to us
+// chunks to send instead when c must be cut smaller.
+func (w *worker) send(ctx context.Context, c chunk) ([]chunk, error) {
+	e := w.e
+	r := &run{c: c, a: attempts{policy: e.o.retry, start: time.Now()}, f: fate{land: c.land, policy: e.policy,
+		owned: e.pool == nil, isolate: e.o.maxRejects != 0, dupIsRow: !e.st.ordered()}}
+	lookup := false // a chunk cut from an uncertain one is sent first: a 1062 then sends it to the look-up
 	for {
-		s := *sp
-		if s == nil {
-			var err error
-			if s, err = e.reopen(ctx, &r, c); err != nil {
-				return nil, e.giveUp(c, &r, uncertain, err)
-			}
-			*sp = s
-			if r.restarts >= 2 {
-				r.a.n++
-				return nil, e.giveUp(c, &r, true, errQueryOfDeath)
-			}
+		if err := w.connect(ctx, r); err != nil {
+			return nil, err
 		}
-		if !s.alive(ctx) {
-			e.log.Info("batch: idle connection is gone; taking a fresh one", "first", c.first, "end", c.end)
-			s.discard()
-			*sp = nil
-			continue
-		}
-		if pending {
-			// The last attempt may have been applied; find out on this
-			// fresh connection before sending anything.
-			found, err := e.verify(ctx, s, c)
-			switch {
-			case err != nil && ctx.Err() == nil && classify(err) != classPermanent && !r.a.exhausted():
-				// The look-up lost its connection too: try again on another.
-				s.discard()
-				*sp = nil
-				if err := r.a.wait(ctx); err != nil {
-					return nil, e.stopped(c, &r, uncertain, err)
-				}
-				continue
-			case err != nil:
-				return nil, e.stopped(c, &r, uncertain, err)
-			case found == c.rows():
-				e.log.Info("batch: chunk with unknown outcome found written", "first", c.first, "end", c.end)
-				e.led.wrote(c, int64(found))
-				return nil, nil
-			case found > 0:
-				return nil, e.fail(c, classUnknown, fmt.Errorf("batch: %d of the chunk's %d keys found after a lost reply: %w", found, c.rows(), r.err))
-			case r.dupCheck && errNumber(r.err) == erDupEntry:
-				// None of the chunk's keys is there, so the duplicate is real
-				// (within the chunk, or on another unique key).
-				return nil, e.fail(c, classPermanent, r.err)
-			}
-			pending, uncertain = false, false
-			r.dupCheck = true
-		}
-		if s.sc != planSC {
-			sub, err := s.sc.split(nil, &e.enc, c.vals, c.first)
-			if err != nil {
+		if lookup {
+			if done, err := w.lookup(ctx, r); done || err != nil {
 				return nil, err
 			}
-			if len(sub) > 1 {
-				e.log.Info("batch: chunk re-split for the connection's limits",
-					"first", c.first, "end", c.end, "chunks", len(sub), "packet", s.lim.Packet())
-				for i := range sub {
-					sub[i].mayLand = r.dupCheck || uncertain
-				}
-				return sub, nil
-			}
-			sub[0].mayLand = c.mayLand
-			c = sub[0]
+			lookup = false
 		}
-
-		affected, sent, err := s.exec(ctx, c)
-		if err == nil {
-			e.led.sent(c.size.Total())
-			e.led.wrote(c, affected)
+		if w.s.sc != w.plan {
+			sub, err := w.s.sc.resplit(&e.enc, r.c, r.f.land.inherited())
+			if err != nil || len(sub) > 1 {
+				return w.resplit(sub, err)
+			}
+			sub[0].land = r.c.land
+			r.c = sub[0]
+		}
+		v := w.attempt(ctx, r)
+		switch v.next {
+		case stepDone:
 			return nil, nil
+		case stepReport:
+			return nil, e.report(r.c, v.class, r.f.err)
+		case stepStop:
+			return nil, e.stopped(r, context.Cause(ctx))
+		case stepLowerClient:
+			return w.lowerClient(r), nil
+		case stepIsolate:
+			return w.isolate(r)
 		}
-		if !sent && ctx.Err() != nil {
-			return nil, e.stopped(c, &r, uncertain, context.Cause(ctx))
+		if err := w.retreat(ctx, r, v); err != nil {
+			return nil, err
 		}
-		cl := classify(err)
-		if !sent && cl == classUnknown {
-			cl = classNotSent // PREPARE failed: no row can have been written
+		if v.next == stepShrink {
+			return w.shrink(ctx, r)
 		}
-		if sent && ctx.Err() != nil && errors.Is(err, context.Cause(ctx)) {
-			// Given up on after the grace period (exec), whatever the cause
-			// (another chunk's error, the caller's own): the statement may
-			// still land.
-			cl = classUnknown
-		}
-		if cl != classNotSent && cl != classTooLarge {
-			e.led.sent(c.size.Total())
-		}
-		if r.dupCheck && errNumber(err) == erDupEntry {
-			// An earlier attempt whose reply was lost may have landed after
-			// the look-up (the server finishes a statement even when the
-			// client is gone): look again rather than fail.
-			cl = classUnknown
-		}
-		if errors.Is(err, mysql.ErrPktTooLarge) && !s.lim.ClientKnown {
-			// The driver's limit is below the assumed default and nothing was
-			// written: lower our idea of it below this statement's largest
-			// packet and re-split, on the same connection.
-			e.lowerClientCap(c.size, s.lim)
-			e.led.retried()
-			s.refresh(e)
-			e.log.Info("batch: driver refused a packet; lowering the assumed client limit",
-				"first", c.first, "end", c.end, "client_max", s.lim.ClientMaxPacket)
-			c.mayLand = r.dupCheck || uncertain
-			return []chunk{c}, nil
-		}
-		cut := cl == classNotSent && isWriteCut(err)
-		if cut {
-			// A cut write may be a packet the server found too large: it
-			// answers 1153 and closes while the client still writes.
-			cl = classTooLarge
-		}
-		policy := unknownFail
-		if cl == classUnknown {
-			policy = e.unknownPolicy()
-		}
-		if e.pool == nil || cl == classPermanent || cl == classUnknown && policy == unknownFail {
-			if uncertain {
-				cl = classUnknown // an earlier attempt may still have landed
-			}
-			return nil, e.fail(c, cl, err)
-		}
-		// Safe to resend: on a fresh connection, whose limits are read anew.
-		e.led.retried()
-		e.log.Warn("batch: resending chunk", "first", c.first, "end", c.end, "class", cl.String(),
-			"errno", errNumber(err), "attempt", r.a.n+1)
-		r.last, r.sc, r.inFlight, r.err = s.lim, s.sc, sent, err
-		pending = policy == unknownVerify
-		uncertain = uncertain || cl == classUnknown
-		s.discard()
-		*sp = nil
-		if r.a.exhausted() {
-			return nil, e.giveUp(c, &r, uncertain, err)
-		}
-		if err := r.a.wait(ctx); err != nil {
-			return nil, e.stopped(c, &r, uncertain, err)
-		}
-		if cl == classTooLarge {
-			// The server refused the size. If the new connection's limits
-			// are the same, our size was wrong: halve the chunk anyway so
-			// the load always makes progress.
-			ns, err := e.reopen(ctx, &r, c)
-			if err != nil {
-				return nil, e.giveUp(c, &r, uncertain, err)
-			}
-			*sp = ns
-			if ns.sc == r.sc {
-				if c.rows() == 1 && cut {
-					return []chunk{c}, nil // a network cut after all: resend it
-				}
-				if c.rows() == 1 {
-					return nil, &RowTooLargeError{Row: c.first, Size: c.size.Execute, Limit: ns.lim.Packet()}
-				}
-				half := c.rows() / 2
-				lo, hi := e.resize(ns, c, 0, half), e.resize(ns, c, half, c.rows())
-				lo.mayLand, hi.mayLand = r.dupCheck || uncertain, r.dupCheck || uncertain
-				return []chunk{lo, hi}, nil
-			}
-			c.mayLand = r.dupCheck || uncertain
-			return []chunk{c}, nil
-		}
+		lookup = v.next == stepLookup
 	}
+}
+
+// attempt sends the chunk once on the worker's session and judges the end.
+func (w *worker) attempt(ctx context.Context, r *run) verdict {
+	affected, sent, err := w.s.exec(ctx, r.c)
+	v := r.f.judge(attemptEnd{err: err, sent: sent, stopping: ctx.Err() != nil, cause: context.Cause(ctx),
+		clientKnown: w.s.lim.ClientKnown})
+	if v.counted {
+		w.e.tally.sent(r.c.size.Total())
+	}
+	switch v.next {
+	case stepDone:
+		w.e.tally.wrote(r.c, affected, w.s.lim.node)
+	case stepResend, stepLookup, stepShrink:
+		r.last, r.sc, r.inFlight = w.s.lim, w.s.sc, sent
+	}
+	return v
+}
+
+// connect makes sure the worker has a live session, opening a fresh one
+// after a failure.
+func (w *worker) connect(ctx context.Context, r *run) error {
+	for {
+		if w.s == nil {
+			s, err := w.e.reopen(ctx, r)
+			if err != nil {
+				return w.e.giveUp(r, err)
+			}
+			w.s = s
+			if r.restarts >= 2 {
+				r.a.n++
+				r.f.land = landMaybe
+				return w.e.giveUp(r, errQueryOfDeath)
+			}
+		}
+		if w.s.alive(ctx) {
+			return nil
+		}
+		w.e.log.Info("batch: idle connection is gone; taking a fresh one", "first", r.c.first, "end", r.c.end)
+		w.drop()
+	}
+}
+
+// drop discards the worker's session after a failure.
+func (w *worker) drop() {
+	w.s.discard()
+	w.s = nil
+}
+
+// retreat drops the connection after a failure that may be retried, and
+// waits before the next attempt; it gives the chunk up when its budget is
+// spent.
+func (w *worker) retreat(ctx context.Context, r *run, v verdict) error {
+	e := w.e
+	e.tally.retried()
+	e.log.Warn("batch: resending chunk", "first", r.c.first, "end", r.c.end, "class", v.class.String(),
+		"errno", errNumber(r.f.err), "attempt", r.a.n+1)
+	w.drop()
+	if r.a.exhausted() {
+		return e.giveUp(r, r.f.err)
+	}
+	if err := r.a.wait(ctx); err != nil {
+		return e.stopped(r, err)
+	}
+	return nil
+}
+
+// resplit hands back the chunks a changed connection cut the chunk into.
+func (w *worker) resplit(sub []chunk, err error) ([]chunk, error) {
+	if err != nil {
+		return nil, err
+	}
+	w.e.log.Info("batch: chunk re-split for the connection's limits",
+		"first", sub[0].first, "end", sub[len(sub)-1].end, "chunks", len(sub), "packet", w.s.lim.Packet())
+	return sub, nil
+}
+
+// lowerClient lowers the assumed driver limit below the largest packet of
+// the statement the driver refused (nothing was written) and hands the chunk
+// back, to be re-split on the same connection.
+func (w *worker) lowerClient(r *run) []chunk {
+	w.e.lowerClientCap(r.c.size, w.s.lim)
+	w.e.tally.retried()
+	w.s.refresh()
+	w.e.log.Info("batch: driver refused a packet; lowering the assumed client limit",
+		"first", r.c.first, "end", r.c.end, "client_max", w.s.lim.ClientMaxPacket)
+	c := r.c
+	c.land = r.f.land.inherited()
+	return []chunk{c}
+}
+
+// shrink follows a size the server refused: on a fresh connection whose
+// limits are unchanged the chunk is halved (the load always makes
+// progress); with changed limits it is handed back to be re-split for them.
+func (w *worker) shrink(ctx context.Context, r *run) ([]chunk, error) {
+	e := w.e
+	s, err := e.reopen(ctx, r)
+	if err != nil {
+		return nil, e.giveUp(r, err)
+	}
+	w.s = s
+	c, land := r.c, r.f.land.inherited()
+	c.land = land
+	switch {
+	case s.sc != r.sc:
+		return []chunk{c}, nil
+	case c.rows() == 1 && r.f.cut:
+		return []chunk{c}, nil // a network cut after all: resend it
+	case c.rows() == 1:
+		return nil, &RowTooLargeError{Row: c.first, Size: c.size.Execute, Limit: s.lim.Packet()}
+	}
+	return s.sc.halve(&e.enc, c, land), nil
 }
 
 // errQueryOfDeath is the cause of a RetryError for a chunk that was in flight
 // across two server restarts.
 var errQueryOfDeath = errors.New("batch: the server restarted twice while this chunk was in flight")
 
-// reopen opens a fresh session for a chunk's next attempt and notes whether
-// the server restarted since the last failed one (a crash, not a cut).
-func (e *engine) reopen(ctx context.Context, r *retryState, c chunk) (*session, error) {
-	s, err := e.openRetrying(ctx, &r.a)
+// reopen opens a fresh session for a chunk's next attempt (see reopenFor).
+func (e *engine) reopen(ctx context.Context, r *run) (*session, error) {
+	return e.reopenFor(ctx, &r.a, &r.flight, r.c.span())
+}
+
+// reopenFor opens a fresh session for the next attempt at the rows of span
+// and notes whether the server restarted since the last failed one (a
+// crash, not a cut).
+func (e *engine) reopenFor(ctx context.Context, a *attempts, f *flight, span Range) (*session, error) {
+	s, err := e.openRetrying(ctx, a)
 	if err != nil {
 		return nil, err
 	}
-	if r.inFlight && s.lim.restartedSince(r.last) {
-		r.restarts++
-		e.log.Warn("batch: the server restarted while a chunk was in flight", "first", c.first, "end", c.end,
-			"restarts", r.restarts, "uptime_s", int(time.Since(s.lim.ServerStarted).Seconds()))
+	if f.inFlight && s.lim.restartedSince(f.last) {
+		f.restarts++
+		e.log.Warn("batch: the server restarted while a chunk was in flight", "first", span.First, "end", span.End,
+			"restarts", f.restarts, "uptime_s", int(time.Since(s.lim.ServerStarted).Seconds()))
 	}
 	return s, nil
 }
 
+// setupRetrying runs f, a step of setting a load up, on s, and again on a
+// fresh session while it fails in a way a wait can cure (the connection
+// lost, killed, a server restarting), within the budget a. It returns the
+// session to go on with, and f's error when it gives up; the session is
+// nil when none could be had.
+func (e *engine) setupRetrying(ctx context.Context, s *session, a *attempts, what string, f func(*session) error) (*session, error) {
+	for {
+		err := f(s)
+		if err == nil || classify(err) == classPermanent || a.exhausted() {
+			return s, err
+		}
+		e.tally.retried()
+		e.log.Warn("batch: "+what+" failed; retrying", "errno", errNumber(err), "attempt", a.n+1)
+		s.discard()
+		if err := a.wait(ctx); err != nil {
+			return nil, err
+		}
+		if s, err = e.openRetrying(ctx, a); err != nil {
+			return nil, err
+		}
+	}
+}
+
 // giveUp ends a chunk's retries. When its outcome is unknown, the chunk is
 // recorded as such and the error says so.
-func (e *engine) giveUp(c chunk, r *retryState, unknown bool, err error) error {
-	if unknown {
-		e.led.lost(c)
-		err = &UnknownOutcomeError{FirstRow: c.first, Rows: c.rows(), Err: err}
+func (e *engine) giveUp(r *run, err error) error {
+	c := r.c
+	if r.f.unknown() {
+		e.tally.lost(c)
+		err = &UnknownOutcomeError{Range: c.span(), Err: err}
 	}
 	return &RetryError{
-		FirstRow: c.first, Rows: c.rows(), Bytes: c.size.Total(), Attempts: r.a.n + 1,
+		Range: c.span(), Bytes: c.size.Total(), Attempts: r.a.n + 1,
 		Elapsed: time.Since(r.a.start), ServerRestarted: r.restarts > 0, QueryOfDeath: r.restarts >= 2,
 		WaitTimeout: r.last.WaitTimeout, MaxAllowedPacket: r.last.MaxAllowedPacket, Err: err,
 	}
 }
 
-// verify counts how many of chunk c's rows are in the table, by the first
-// NOT NULL unique key the inserted columns supply, on session s.
-func (e *engine) verify(ctx context.Context, s *session, c chunk) (int, error) {
-	var key uniqueKey
-	for _, k := range e.info.keys {
-		if k.notNull {
-			key = k
-			break
-		}
-	}
-	var b strings.Builder
-	b.WriteString("SELECT COUNT(*) FROM ")
-	quoteTable(&b, e.st.table)
-	b.WriteString(" WHERE (")
-	for i, col := range key.cols {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		quoteIdent(&b, e.st.columns[col])
-	}
-	b.WriteString(") IN (")
-	tuple := "(" + strings.Repeat("?,", len(key.cols)-1) + "?)"
-	args := make([]any, 0, c.rows()*len(key.cols))
-	for i := 0; i < c.rows(); i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(tuple)
-		for _, col := range key.cols {
-			args = append(args, c.vals.row(i)[col])
-		}
-	}
-	b.WriteByte(')')
-	var n int
-	if err := s.h.QueryRowContext(ctx, b.String(), args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("batch: looking up a chunk with an unknown outcome: %w", err)
-	}
-	return n, nil
-}
-
-// fail ends chunk c with an error that describes it: an unknown outcome is
-// recorded as such; anything else leaves the chunk not written.
-func (e *engine) fail(c chunk, cl class, err error) error {
+// report ends chunk c with an error that describes it: an unknown outcome
+// is recorded as such; anything else leaves the chunk not written.
+func (e *engine) report(c chunk, cl class, err error) error {
 	if cl == classUnknown {
-		e.led.lost(c)
-		return &UnknownOutcomeError{FirstRow: c.first, Rows: c.rows(), Err: err}
+		e.tally.lost(c)
+		return &UnknownOutcomeError{Range: c.span(), Err: err}
 	}
-	return &ChunkError{FirstRow: c.first, Rows: c.rows(), Err: err}
+	return chunkError(c, err)
 }
 
-// stopped ends chunk c when the batch stops (ctx cancelled, another
-// worker's error, a failed look-up). If an earlier attempt may have been
-// applied, one last look-up on a fresh connection, within the grace period
-// and whatever ctx says, tries to settle it; otherwise it is an unknown
-// outcome. The server goes on running a statement whose client is gone
-// (waiting for a lock, say), so the look-up is trusted only once that
-// statement is known to be over: it is killed first and waited for.
-func (e *engine) stopped(c chunk, r *retryState, uncertain bool, err error) error {
-	if !uncertain {
-		return err // nothing of the chunk was written
+// chunkError is the error for chunk c refused with err, naming the input
+// row when the server's message does.
+func chunkError(c chunk, err error) *ChunkError {
+	row := -1
+	if at := atRow(err); at >= 0 && at < c.rows() {
+		row = c.first + at
 	}
-	if e.unknownPolicy() == unknownVerify {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*e.grace)
-		defer cancel()
-		if s, oerr := e.open(ctx); oerr == nil {
-			defer s.close()
-			if e.ended(ctx, s, r.last.connID) {
-				found, verr := e.verify(ctx, s, c)
-				switch {
-				case verr == nil && found == c.rows():
-					e.led.wrote(c, int64(found))
-					return err
-				case verr == nil && found == 0:
-					return err // not written: the rows stay not sent
-				}
-			}
-		}
-	}
-	return e.fail(c, classUnknown, err)
+	return &ChunkError{Range: c.span(), Row: row, Err: err}
 }
 
-// ended stops whatever connection id is still running and reports whether
-// it is over (gone, or idle) before ctx ends.
-func (e *engine) ended(ctx context.Context, s *session, id uint64) bool {
-	if id == 0 {
-		return false
-	}
-	// An integer, not a value from the input: KILL takes no placeholder.
-	if _, err := s.h.ExecContext(ctx, "KILL QUERY "+strconv.FormatUint(id, 10)); err != nil && errNumber(err) != erNoSuchThread {
-		return false
-	}
-	for {
-		var running int
-		err := s.h.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND COMMAND NOT IN ('Sleep', 'Killed')", id).Scan(&running)
-		switch {
-		case err != nil:
-			return false
-		case running == 0:
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+// isolate takes a row the server refused for its values out of the chunk:
+// the row its message names is rejected at once and the others handed back
+// to be sent again; without a name, the chunk is cut in two until the row
+// is alone. Every step is exact because the refused statement wrote
+// nothing (a transactional engine, checked before the load started).
+func (w *worker) isolate(r *run) ([]chunk, error) {
+	sub, _, err := w.isolateRow(r.c, r.f.err, r.f.land.inherited())
+	return sub, err
 }
+
+// isolateRow is isolate for chunk c refused with err, its parts inheriting
+// land; per chunk and in a group's transaction alike. It returns the chunks
+// to send instead and the row it rejected, or -1 when it only cut c.
+func (w *worker) isolateRow(c chunk, err error, land landing) ([]chunk, int, error) {
+	e := w.e
+	at := atRow(err)
+	if c.rows() == 1 {
+		at = 0
+	}
+	if at < 0 || at >= c.rows() {
+		e.tally.retried()
+		sub, berr := w.s.sc.bisect(&e.enc, c, land)
+		return sub, -1, berr
+	}
+	row := c.first + at
+	if !e.tally.reject(row, err) {
+		return nil, -1, &ChunkError{Range: c.span(), Row: row, Err: &tooManyRejects{cause: err}}
+	}
+	e.log.Info("batch: row rejected", "row", row, "errno", errNumber(err))
+	if c.rows() == 1 {
+		return nil, row, nil
+	}
+	e.tally.retried()
+	sub, aerr := w.s.sc.around(&e.enc, c, at, land)
+	return sub, row, aerr
+}
+
+// lowerClientCap lowers the assumed driver limit below the largest packet of
+// a statement the driver refused, and records the lowered packet limit.
+func (e *engine) lowerClientCap(sz stmtSize, lim Limits) {
+	capped := e.env.client.lower(max(sz.Execute, sz.LargestLong) - 1)
+	e.tally.packet(min(lim.Packet(), capped))
+}
+
+// isPktTooLarge reports whether the driver refused a packet over its limit.
+func isPktTooLarge(err error) bool { return errors.Is(err, mysql.ErrPktTooLarge) }

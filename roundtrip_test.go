@@ -38,7 +38,7 @@ import (
 // budget (DefaultBytes). The matrix runs with and
 // without NO_BACKSLASH_ESCAPES (values travel as parameters of prepared
 // statements, so neither escaping nor its absence may change a byte), and
-// once more without WithConfig (the package then assumes the driver's
+// once more without DriverConfig (the package then assumes the driver's
 // defaults and must size times conservatively).
 
 const (
@@ -223,7 +223,7 @@ func roundTripCases() []rtCase {
 	kolkataTime := time.Date(2024, 3, 10, 2, 30, 0, 999999999, kolkata)
 	minNY := time.Date(1, 1, 1, 0, 0, 0, 0, newYork)
 	// The largest wall clock in New York whose year is 9999 in UTC too
-	// (without WithConfig the package checks the year in UTC: see
+	// (without DriverConfig the package checks the year in UTC: see
 	// TestInputTimeRangeWithoutConfig).
 	maxNY := time.Date(9999, 12, 31, 18, 59, 59, 999999999, newYork)
 	tsLow := time.Date(1970, 1, 2, 0, 0, 0, 1000, time.UTC)
@@ -322,7 +322,7 @@ func roundTripCases() []rtCase {
 }
 
 // matrixRuns are the sessions and options the matrix runs under: both
-// sql_modes with WithConfig, and once without it, where the package assumes
+// sql_modes with DriverConfig, and once without it, where the package assumes
 // the driver's defaults (UTC) and must size the times conservatively.
 var matrixRuns = []struct {
 	name            string
@@ -330,12 +330,12 @@ var matrixRuns = []struct {
 	wantNoBackslash bool
 	opts            func(cfg *mysql.Config) []batch.Option
 }{
-	{"strict/WithConfig", tzParams, false, withConfig},
-	{"no_backslash_escapes/WithConfig", tzParams + noBackslashParams, true, withConfig},
+	{"strict/DriverConfig", tzParams, false, withConfig},
+	{"no_backslash_escapes/DriverConfig", tzParams + noBackslashParams, true, withConfig},
 	{"strict/no config", tzParams, false, noConfig},
 }
 
-func withConfig(cfg *mysql.Config) []batch.Option { return []batch.Option{batch.WithConfig(cfg)} }
+func withConfig(cfg *mysql.Config) []batch.Option { return []batch.Option{batch.DriverConfig(cfg)} }
 func noConfig(*mysql.Config) []batch.Option       { return nil }
 
 // checkSession fails t unless the pool's sessions have the sql_mode and
@@ -358,7 +358,7 @@ func checkSession(t *testing.T, db *sql.DB, wantNoBackslash bool) {
 }
 
 // ignoreTiming drops the Result fields that vary from run to run.
-var ignoreTiming = cmpopts.IgnoreFields(batch.Result{}, "Bytes", "MaxPacket", "Elapsed")
+var ignoreTiming = cmpopts.IgnoreFields(batch.Result{}, "Bytes", "MinPacketLimit", "Elapsed")
 
 // wideRows builds one table row per input row: column j of row i holds
 // value i mod len of case j, so every case cycles through its values.
@@ -391,10 +391,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Parallel()
 			db, cfg := sharedDB(t, run.params)
 			checkSession(t, db, run.wantNoBackslash)
-			var packet int
-			if err := db.QueryRow("SELECT @@max_allowed_packet").Scan(&packet); err != nil {
-				t.Fatal(err)
-			}
+			packet := queryInt(t, db, "SELECT @@max_allowed_packet")
 			cases := roundTripCases()
 			columns, defs, rows := wideRows(cases, rtRows)
 			table := newTable(t, db, defs)
@@ -411,14 +408,14 @@ func TestRoundTrip(t *testing.T) {
 			// 128 (192 would take over 260 KB); at 128 rows the threshold
 			// is 64 MiB/(128*35+1) = 14,976, still inline. 2,500 rows are 19
 			// statements of 128 and one of the last 68: 20. Without
-			// WithConfig times are sized up to 9 bytes larger (~8 bytes a
+			// DriverConfig times are sized up to 9 bytes larger (~8 bytes a
 			// row here), which moves no boundary.
 			want := batch.Result{Rows: rtRows, RowsAffected: rtRows, Chunks: 20, Written: []batch.Range{{First: 0, End: rtRows}}}
 			if d := cmp.Diff(want, res, ignoreTiming); d != "" {
 				t.Errorf("Result (-want +got):\n%s", d)
 			}
-			if res.Bytes <= 0 || res.MaxPacket != packet-1 {
-				t.Errorf("Result.Bytes = %d, MaxPacket = %d; want > 0 and %d (max_allowed_packet - 1)", res.Bytes, res.MaxPacket, packet-1)
+			if res.Bytes <= 0 || res.MinPacketLimit != packet-1 {
+				t.Errorf("Result.Bytes = %d, MinPacketLimit = %d; want > 0 and %d (max_allowed_packet - 1)", res.Bytes, res.MinPacketLimit, packet-1)
 			}
 			for j, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
@@ -523,7 +520,7 @@ func TestRoundTripDuplicateKeys(t *testing.T) {
 				t.Parallel()
 				table := newTable(t, db, "id BIGINT PRIMARY KEY, name VARCHAR(10) NOT NULL, qty BIGINT NOT NULL")
 				mustExec(t, db, "INSERT INTO `"+table+"` VALUES (1,'a',1),(2,'b',2),(3,'c',3)")
-				opts := append([]batch.Option{batch.MaxRows(maxRows), batch.WithConfig(cfg)}, tc.opts...)
+				opts := append([]batch.Option{batch.MaxRows(maxRows), batch.DriverConfig(cfg)}, tc.opts...)
 				res, err := tc.write(context.Background(), db, batch.Values(table, []string{"id", "name", "qty"}, input), opts...)
 				if err != nil {
 					t.Fatalf("write: %v", err)
@@ -680,7 +677,7 @@ func (c *countingConn) serverPacket(seq byte, head []byte, n int) {
 }
 
 // TestRoundTripBytesMatchWire compares Result.Bytes with the payload of the
-// EXECUTE and long-data packets actually written: with WithConfig the
+// EXECUTE and long-data packets actually written: with DriverConfig the
 // package knows the driver's Loc and timeTruncate, and the count must be
 // exact; without it the package assumes UTC and no truncation, and its
 // count must bound the real one from above (the splitter relies on that
@@ -700,25 +697,16 @@ func TestRoundTripBytesMatchWire(t *testing.T) {
 		opts   func(*mysql.Config) []batch.Option
 		exact  bool
 	}{
-		{"WithConfig", "", withConfig, true},
-		{"WithConfig timeTruncate", "&timeTruncate=1ms", withConfig, true},
+		{"DriverConfig", "", withConfig, true},
+		{"DriverConfig timeTruncate", "&timeTruncate=1ms", withConfig, true},
 		{"no config", "", noConfig, false},
 		{"no config timeTruncate", "&timeTruncate=1ms", noConfig, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &wireCounter{}
-			cfg, err := mysql.ParseDSN(testserver.AddParams(testserver.Shared(t), tzParams+tc.params))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg.DialFunc = w.dial
-			conn, err := mysql.NewConnector(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db := sql.OpenDB(conn)
-			t.Cleanup(func() { db.Close() })
+			conn, cfg := dialedConnector(t, testserver.AddParams(testserver.Shared(t), tzParams+tc.params), w.dial)
+			db := openConnector(t, conn)
 			table := newTable(t, db, "id INT PRIMARY KEY, v LONGBLOB")
 			res, err := batch.Insert(context.Background(), db, batch.Values(table, []string{"id", "v"}, cycleRows(values, rtRows)), tc.opts(cfg)...)
 			if err != nil {
@@ -743,8 +731,8 @@ func TestRoundTripBytesMatchWire(t *testing.T) {
 			if !bound || tc.exact && !exact {
 				t.Errorf("Result.Bytes = %d, bytes on the wire = %d (exact wanted: %v)", res.Bytes, wire, tc.exact)
 			}
-			if largest := w.largest.Load(); largest > int64(res.MaxPacket) {
-				t.Errorf("largest EXECUTE payload %d over Result.MaxPacket %d", largest, res.MaxPacket)
+			if largest := w.largest.Load(); largest > int64(res.MinPacketLimit) {
+				t.Errorf("largest EXECUTE payload %d over Result.MinPacketLimit %d", largest, res.MinPacketLimit)
 			}
 		})
 	}

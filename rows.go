@@ -1,8 +1,10 @@
 package batch
 
 import (
+	"bytes"
 	"database/sql"
-	"fmt"
+	"database/sql/driver"
+	"math"
 	"reflect"
 	"strings"
 	"sync"
@@ -54,7 +56,7 @@ func Values(table string, columns []string, values [][]any) Rows {
 		err: func() error {
 			for i, row := range values {
 				if len(row) != len(columns) {
-					return &ArityError{Row: i, Got: len(row), Want: len(columns)}
+					return arityError(i, len(row), len(columns))
 				}
 			}
 			return nil
@@ -90,7 +92,7 @@ func Structs[T any](table string, items []T) Rows {
 			}
 			for i := range items {
 				if reflect.ValueOf(items[i]).IsNil() {
-					return fmt.Errorf("batch: row %d: nil %s: %w", i, t, ErrUnsupportedType)
+					return detail(ErrUnsupportedType, "row %d: nil %s", i, t)
 				}
 			}
 			return nil
@@ -108,6 +110,7 @@ var (
 	mapper      = reflectx.NewMapperFunc("db", strings.ToLower) // sqlx's default mapping
 	structMaps  sync.Map                                        // reflect.Type -> *structMap or error
 	scannerType = reflect.TypeFor[sql.Scanner]()
+	valuerType  = reflect.TypeFor[driver.Valuer]()
 	timeType    = reflect.TypeFor[time.Time]()
 )
 
@@ -143,7 +146,7 @@ func structMapping(t reflect.Type) (*structMap, error) {
 
 func buildStructMap(t reflect.Type) (*structMap, error) {
 	if reflectx.Deref(t).Kind() != reflect.Struct {
-		return nil, fmt.Errorf("batch: Structs needs a struct type, got %s: %w", t, ErrUnsupportedType)
+		return nil, detail(ErrUnsupportedType, "Structs needs a struct type, got %s", t)
 	}
 	tm := mapper.TypeMap(reflectx.Deref(t))
 	m := &structMap{}
@@ -162,8 +165,8 @@ func buildStructMap(t reflect.Type) (*structMap, error) {
 				}
 				continue
 			case !isLeaf(ft):
-				return fmt.Errorf("batch: field %s of %s is a struct without driver.Valuer; tag it `db:\"-\"` or implement driver.Valuer: %w",
-					c.Field.Name, t, ErrUnsupportedType)
+				return detail(ErrUnsupportedType, "field %s of %s is a struct without driver.Valuer; tag it `db:\"-\"` or implement driver.Valuer",
+					c.Field.Name, t)
 			}
 			// A shallower field hides a deeper one of the same name, as in Go.
 			if prev, ok := depth[c.Path]; ok && prev <= d {
@@ -187,7 +190,7 @@ func buildStructMap(t reflect.Type) (*structMap, error) {
 		return nil, err
 	}
 	if len(m.columns) == 0 {
-		return nil, fmt.Errorf("batch: %s maps no column: %w", t, ErrNoColumns)
+		return nil, detail(ErrNoColumns, "%s maps no column", t)
 	}
 	return m, nil
 }
@@ -232,7 +235,7 @@ func (r Rows) normalized(enc *encoding) (valueRows, error) {
 		for j, v := range row {
 			ok, err := isNormal(v, enc)
 			if err != nil {
-				return valueRows{}, r.valueError(i, j, v, err)
+				return valueRows{}, valueError(i, r.columns[j], v, err)
 			}
 			if ok {
 				continue
@@ -256,19 +259,37 @@ func (r Rows) normalized(enc *encoding) (valueRows, error) {
 
 // normalizeRow normalizes row i of r into dst.
 func (r Rows) normalizeRow(dst []any, i int, enc *encoding) error {
+	return normalizeInto(dst, i, r.columns, func(j int) any { return r.value(i, j) }, enc, false)
+}
+
+// normalizeInto normalizes the values of input row i, value(0) to
+// value(len(dst)-1), into dst: the one place where Insert's rows and a
+// Writer's rows are checked. With keepBytes, a []byte is copied (a Writer
+// keeps rows after Write returns); bytes.Clone keeps an empty value empty and
+// nil nil, as the driver tells them apart (nil is NULL).
+func normalizeInto(dst []any, i int, columns []string, value func(j int) any, enc *encoding, keepBytes bool) error {
 	for j := range dst {
-		v := r.value(i, j)
+		v := value(j)
 		nv, err := normalize(v, enc)
 		if err != nil {
-			return r.valueError(i, j, v, err)
+			return valueError(i, columns[j], v, err)
+		}
+		if b, ok := nv.([]byte); ok && keepBytes {
+			nv = bytes.Clone(b)
 		}
 		dst[j] = nv
 	}
 	return nil
 }
 
-func (r Rows) valueError(i, j int, v any, err error) error {
-	return &ValueError{Row: i, Column: r.columns[j], Type: typeName(v), Err: err}
+// valueError is the error for value v of row i, column col.
+func valueError(i int, col string, v any, err error) error {
+	return &ValueError{Row: i, Column: col, Type: typeName(v), Err: err}
+}
+
+// arityError is the error for row i holding got values for want columns.
+func arityError(i, got, want int) error {
+	return &ArityError{Row: i, Got: got, Want: want}
 }
 
 func typeName(v any) string {
@@ -277,3 +298,163 @@ func typeName(v any) string {
 	}
 	return reflect.TypeOf(v).String()
 }
+
+// valueRows is rows of normalized values, cols of them per row: the
+// caller's own [][]any when every value in it was already of a type the
+// driver sends as is (Values input, the common case: nothing is copied), or
+// one slice holding the values row after row.
+type valueRows struct {
+	flat []any   // when rows is nil
+	rows [][]any // each of len cols
+	cols int
+}
+
+// flatRows views flat, row after row, as rows of cols values.
+func flatRows(flat []any, cols int) valueRows { return valueRows{flat: flat, cols: cols} }
+
+func (v valueRows) len() int {
+	if v.rows != nil {
+		return len(v.rows)
+	}
+	return len(v.flat) / v.cols
+}
+
+// row returns the values of row i.
+func (v valueRows) row(i int) []any {
+	if v.rows != nil {
+		return v.rows[i]
+	}
+	return v.flat[i*v.cols : (i+1)*v.cols]
+}
+
+// slice returns rows [i, j). Past the last row it panics, as a slice
+// index would: Go would let a flat slice reach into its spare capacity,
+// stale values of another row.
+func (v valueRows) slice(i, j int) valueRows {
+	if j > v.len() {
+		panic("batch: valueRows.slice past the last row")
+	}
+	if v.rows != nil {
+		return valueRows{rows: v.rows[i:j:j], cols: v.cols}
+	}
+	return valueRows{flat: v.flat[i*v.cols : j*v.cols : j*v.cols], cols: v.cols}
+}
+
+// normalize converts v to the value the driver sends unchanged, the way the
+// driver's own converter would: a driver.Valuer is called (once), pointers are
+// followed, integer kinds widen to int64 or uint64, floats to float64 (a
+// float32 0.1 becomes 0.10000000149011612, as in the driver), byte slices
+// and json.RawMessage become []byte, and a nil []byte becomes nil (both are
+// sent as NULL). It refuses what the driver or the server cannot take.
+func normalize(v any, enc *encoding) (any, error) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), nil
+	case int32:
+		return int64(x), nil
+	case driver.Valuer:
+		rv := reflect.ValueOf(x)
+		if rv.Kind() == reflect.Pointer && rv.IsNil() && rv.Type().Elem().Implements(valuerType) {
+			// As database/sql does: a nil pointer to a value type whose Value
+			// method has a value receiver is NULL, not a panic.
+			return nil, nil
+		}
+		dv, err := x.Value()
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := dv.(driver.Valuer); ok {
+			return nil, ErrUnsupportedType
+		}
+		return normalizeReflect(dv, enc)
+	}
+	return normalizeReflect(v, enc)
+}
+
+// isNormal reports whether v is already normalized: of a type the driver
+// sends as it is. It returns the error normalize would for such a value.
+func isNormal(v any, enc *encoding) (bool, error) {
+	switch x := v.(type) {
+	case nil, int64, uint64, bool, string:
+		return true, nil
+	case float64:
+		return true, checkFloat(x)
+	case []byte:
+		return x != nil, nil // a nil []byte is sent as NULL: normalized to nil
+	case time.Time:
+		return true, checkTime(x, enc)
+	}
+	return false, nil
+}
+
+// normalizeReflect handles the driver's own types, named types (type ID
+// int64, type Name string, json.RawMessage, ...) and pointers; it never calls
+// a driver.Valuer.
+func normalizeReflect(v any, enc *encoding) (any, error) {
+	if ok, err := isNormal(v, enc); ok || err != nil {
+		return v, err
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer:
+		if rv.IsNil() {
+			return nil, nil
+		}
+		return normalize(rv.Elem().Interface(), enc)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int(), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return rv.Uint(), nil
+	case reflect.Float32, reflect.Float64:
+		f := rv.Float()
+		return f, checkFloat(f)
+	case reflect.Bool:
+		return rv.Bool(), nil
+	case reflect.String:
+		return rv.String(), nil
+	case reflect.Slice:
+		if rv.Type().Elem().Kind() == reflect.Uint8 {
+			if rv.IsNil() {
+				return nil, nil
+			}
+			return rv.Bytes(), nil
+		}
+	}
+	return nil, ErrUnsupportedType
+}
+
+func checkFloat(f float64) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return ErrNotFinite
+	}
+	return nil
+}
+
+// checkTime refuses what the driver's appendDateTime refuses: a year outside
+// 1..9999 once the time is moved to the driver's location. The zero time is
+// sent as '0000-00-00' and is accepted.
+func checkTime(t time.Time, enc *encoding) error {
+	if t.IsZero() {
+		return nil
+	}
+	if enc.locKnown {
+		if y := enc.wireTime(t).Year(); y < 1 || y > 9999 {
+			return ErrTimeRange
+		}
+		return nil
+	}
+	// The driver's location is not known: refuse only what is out of range
+	// in every location (UTC offsets stay within a day). A time within a day
+	// of the bounds is left to the driver, which refuses it before writing
+	// anything if its location takes it out of range.
+	if t.Before(minTime) || !t.Before(maxTime) {
+		return ErrTimeRange
+	}
+	return nil
+}
+
+// Out of range in every location: a day beyond year 1..9999 in UTC.
+var (
+	minTime = time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(10000, 1, 2, 0, 0, 0, 0, time.UTC)
+)

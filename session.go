@@ -5,58 +5,12 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"log/slog"
 	"reflect"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
-
-// openRetrying opens a session, waiting out failures that are safe to retry
-// (the server restarting, the pool's connections dying).
-func (e *engine) openRetrying(ctx context.Context, a *attempts) (*session, error) {
-	for {
-		s, err := e.open(ctx)
-		if err == nil {
-			return s, nil
-		}
-		if e.pool == nil || errors.Is(err, ErrNotStrict) || refusedSetup(err) || ctx.Err() != nil || a.exhausted() {
-			return nil, err
-		}
-		e.led.retried()
-		e.log.Warn("batch: cannot open a connection; retrying", "errno", errNumber(err), "attempt", a.n+1)
-		if err := a.wait(ctx); err != nil {
-			return nil, err
-		}
-	}
-}
-
-// refusedSetup reports whether the server refused what a connection is set
-// up with: the account, the database, a DSN system variable or charset, the
-// access the package's discovery needs. Waiting cannot cure that, unlike a
-// server that is restarting (connection refused, 1053 shutting down) or full
-// (1040 too many connections): those are waited out.
-func refusedSetup(err error) bool {
-	var me *mysql.MySQLError
-	if !errors.As(err, &me) {
-		return false
-	}
-	switch me.Number {
-	case 1044, // ER_DBACCESS_DENIED_ERROR
-		1045, // ER_ACCESS_DENIED_ERROR
-		1049, // ER_BAD_DB_ERROR
-		1115, // ER_UNKNOWN_CHARACTER_SET
-		1142, // ER_TABLEACCESS_DENIED_ERROR
-		1193, // ER_UNKNOWN_SYSTEM_VARIABLE
-		1227, // ER_SPECIFIC_ACCESS_DENIED_ERROR
-		1231, // ER_WRONG_VALUE_FOR_VAR
-		1232, // ER_WRONG_TYPE_FOR_VAR
-		1251, // ER_NOT_SUPPORTED_AUTH_MODE
-		1273, // ER_UNKNOWN_COLLATION
-		1698: // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
-		return true
-	}
-	return false
-}
 
 // testHooks let the capture tests see each predicted packet size just before
 // the driver writes the packet. Nil outside tests.
@@ -73,7 +27,7 @@ type session struct {
 	lim   Limits
 	sc    splitConfig
 	alias bool
-	e     *engine
+	env   *sessionEnv
 	stmts map[int]prepared
 	used  time.Time // when the connection last answered
 	clean bool      // the last use ended well: the connection can be reused
@@ -132,63 +86,72 @@ func (s *session) alive(ctx context.Context) bool {
 	return true
 }
 
-func (e *engine) open(ctx context.Context) (*session, error) {
-	s := &session{h: e.db, e: e, stmts: map[int]prepared{}}
-	if e.pool != nil {
-		conn, err := e.pool.Conn(ctx)
+// sessionEnv is what the sessions of one load share, handed down by the
+// engine: read-only once the workers start, but for the driver limit learnt
+// at run time (client), which guards itself.
+type sessionEnv struct {
+	db             DB
+	pool           pool          // nil for a caller-owned handle
+	nodes          *nodes        // the pools of Failover, pool first; nil for a caller-owned handle
+	cfg            *mysql.Config // nil when not given (DriverConfig)
+	texts          *textCache    // the statement's SQL per shape
+	plan           splitPlan     // how chunks are cut, from a connection's limits
+	grace          time.Duration // how long a sent statement may answer after a cancellation
+	log            *slog.Logger
+	allowNonStrict bool
+	client         *clientCap
+	// direct lets sessions run go-sql-driver's statements with runDirect:
+	// set before the workers start when the pool has a connection to spare.
+	direct bool
+}
+
+// openSession takes a connection (on a pool) and reads its limits.
+func openSession(ctx context.Context, env *sessionEnv) (*session, error) {
+	s := &session{h: env.db, env: env, stmts: map[int]prepared{}}
+	node := 0
+	if env.pool != nil {
+		var p pool
+		node, p = env.nodes.current()
+		conn, err := p.Conn(ctx)
 		if err != nil {
-			return nil, err
+			return nil, &nodeError{node: node, err: err}
 		}
 		s.conn, s.h, s.raw = conn, conn, true
 	}
-	lim, err := discover(ctx, s.h, e.o.cfg)
+	lim, err := discover(ctx, s.h, env.cfg)
+	if err == nil && env.nodes != nil && len(env.nodes.pools) > 1 {
+		err = checkNode(ctx, s.h, &lim)
+	}
 	if err != nil {
 		s.discard()
-		return nil, err
+		return nil, &nodeError{node: node, err: err}
 	}
+	lim.node = node
 	s.lim = lim
 	s.used = time.Now()
 	if !lim.Strict {
-		if !e.o.allowNonStrict {
+		if !env.allowNonStrict {
 			s.close()
 			return nil, ErrNotStrict
 		}
-		e.log.Warn("batch: session sql_mode is not strict; the server may truncate values silently")
+		env.log.Warn("batch: session sql_mode is not strict; the server may truncate values silently")
 	}
-	s.refresh(e)
-	e.led.packet(s.lim.Packet())
-	if prev := e.swapPacket(s.lim.Packet()); prev != 0 && prev != s.lim.Packet() {
-		e.log.Info("batch: packet limit changed on a new connection", "from", prev, "to", s.lim.Packet(),
-			"max_allowed_packet", lim.MaxAllowedPacket, "compressed", lim.Compressed)
-	}
-	e.log.Debug("batch: connection limits", "max_allowed_packet", lim.MaxAllowedPacket,
+	s.refresh()
+	env.log.Debug("batch: connection limits", "max_allowed_packet", lim.MaxAllowedPacket,
 		"net_buffer_length", lim.NetBufferLength, "compressed", lim.Compressed,
 		"client_max", s.lim.ClientMaxPacket, "packet", s.lim.Packet(), "flavor", lim.Flavor.String(),
 		"max_rows", s.sc.maxRows)
 	return s, nil
 }
 
-// refresh recomputes the split configuration from the limits.
-func (s *session) refresh(e *engine) {
-	e.mu.Lock()
-	if c := e.clientCap; c > 0 && !s.lim.ClientKnown {
-		s.lim.ClientMaxPacket = min(s.lim.ClientMaxPacket, c)
+// refresh recomputes the split configuration from the limits, with the
+// driver limit learnt so far.
+func (s *session) refresh() {
+	if !s.lim.ClientKnown {
+		s.env.client.apply(&s.lim)
 	}
-	e.mu.Unlock()
 	s.alias = s.lim.rowAlias()
-	packet := s.lim.Packet()
-	maxBytes := min(packet, DefaultBytes)
-	if e.o.maxBytes > 0 {
-		maxBytes = min(packet, e.o.maxBytes)
-	}
-	s.sc = splitConfig{
-		cols:      e.cols,
-		packet:    packet,
-		clientMax: s.lim.ClientMaxPacket,
-		serverMax: s.lim.MaxAllowedPacket,
-		maxRows:   max(1, min(e.o.targetRows(e.cols), MaxPlaceholders/e.cols, e.st.maxRowsForPrepare(packet, s.alias))),
-		maxBytes:  maxBytes,
-	}
+	s.sc = s.env.plan.config(s.lim)
 }
 
 // exec sends chunk c on the session. Once the statement is on its way it
@@ -202,12 +165,8 @@ func (s *session) exec(ctx context.Context, c chunk) (affected int64, sent bool,
 	if err := ctx.Err(); err != nil {
 		return 0, false, err
 	}
-	execCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer cancel(nil)
-	stop := context.AfterFunc(ctx, func() {
-		time.AfterFunc(s.e.grace, func() { cancel(context.Cause(ctx)) })
-	})
-	defer stop()
+	execCtx, cancel := s.graceCtx(ctx)
+	defer cancel()
 	if testHooks.executed != nil {
 		testHooks.executed(c.size)
 	}
@@ -220,6 +179,17 @@ func (s *session) exec(ctx context.Context, c chunk) (affected int64, sent bool,
 	}
 	s.used = time.Now()
 	return n, true, nil
+}
+
+// graceCtx is the context of a statement once it is on its way: it ends
+// the grace period after ctx does, with ctx's cause, so that the statement
+// can still answer.
+func (s *session) graceCtx(ctx context.Context) (context.Context, func()) {
+	gctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		time.AfterFunc(s.env.grace, func() { cancel(context.Cause(ctx)) })
+	})
+	return gctx, func() { stop(); cancel(nil) }
 }
 
 // run executes stmt with vals and returns the rows affected.
@@ -236,7 +206,7 @@ func (s *session) run(ctx context.Context, stmt prepared, vals valueRows) (int64
 		}
 		return res.RowsAffected()
 	}
-	if stmt.direct && s.e.direct {
+	if stmt.direct && s.env.direct {
 		return s.runDirect(ctx, stmt.ds, vals)
 	}
 	if len(s.args) < n {
@@ -323,7 +293,7 @@ func (s *session) runDirect(ctx context.Context, ds driver.Stmt, vals valueRows)
 	default:
 	}
 	s.running = done
-	s.e.log.Warn("batch: statement still running after the grace period; its connection is dropped once it ends",
+	s.env.log.Warn("batch: statement still running after the grace period; its connection is dropped once it ends",
 		"conn_id", s.lim.connID)
 	return 0, context.Cause(ctx)
 }
@@ -349,15 +319,15 @@ func (s *session) prepare(ctx context.Context, k int) (prepared, error) {
 	if len(s.stmts) >= maxStmtsPerConn {
 		s.closeStmts()
 	}
-	text := s.e.text(k, s.alias)
+	text := s.env.texts.text(k, s.alias)
 	if testHooks.prepared != nil {
 		testHooks.prepared(prepareSize(len(text)))
 	}
 	st, err := s.prepareText(ctx, text)
-	if errNumber(err) == erMaxPreparedStmt && len(s.stmts) > 0 {
+	if errNumber(err) == erMaxPreparedStmtCount && len(s.stmts) > 0 {
 		// max_prepared_stmt_count is server-wide: give ours back and try
 		// once more before the chunk is retried on a fresh connection.
-		s.e.log.Warn("batch: max_prepared_stmt_count reached; closing this connection's statements")
+		s.env.log.Warn("batch: max_prepared_stmt_count reached; closing this connection's statements")
 		s.closeStmts()
 		st, err = s.prepareText(ctx, text)
 	}
@@ -467,14 +437,4 @@ func (s *session) discard() {
 // reusing it: database/sql closes a connection whose Raw returns ErrBadConn.
 func markBad(conn *sql.Conn) {
 	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-}
-
-// swapPacket records the packet limit of the newest connection and returns
-// the one before.
-func (e *engine) swapPacket(p int) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	prev := e.lastPacket
-	e.lastPacket = p
-	return prev
 }

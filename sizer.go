@@ -1,9 +1,6 @@
 package batch
 
 import (
-	"database/sql/driver"
-	"math"
-	"reflect"
 	"time"
 )
 
@@ -13,7 +10,7 @@ import (
 // constant. A payload length P counts the command byte and excludes the 4-byte
 // packet header(s), as the server's max_allowed_packet check does.
 //
-// Values are first normalized (normalize) to the handful of types the driver
+// Values are first normalized (rows.go, normalize) to the handful of types the driver
 // sends as they are: nil, int64, uint64, float64, bool, string, []byte and
 // time.Time. The same normalized value is then sized here and handed to the
 // driver, so the size and the bytes cannot drift apart.
@@ -33,9 +30,9 @@ const (
 	// writeExecutePacket).
 	minLongData = 64
 
-	// MaxPlaceholders is the most parameters one prepared statement may hold;
+	// maxPlaceholders is the most parameters one prepared statement may hold;
 	// the server refuses more at PREPARE (error 1390).
-	MaxPlaceholders = 65535
+	maxPlaceholders = 65535
 
 	// maxPacketChunk is the largest payload of one physical packet; longer
 	// payloads are split, and the server checks the total.
@@ -55,129 +52,6 @@ type encoding struct {
 }
 
 func defaultEncoding() encoding { return encoding{loc: time.UTC} }
-
-var (
-	valuerType = reflect.TypeFor[driver.Valuer]()
-)
-
-// normalize converts v to the value the driver sends unchanged, the way the
-// driver's own converter would: a driver.Valuer is called (once), pointers are
-// followed, integer kinds widen to int64 or uint64, floats to float64 (a
-// float32 0.1 becomes 0.10000000149011612, as in the driver), byte slices
-// and json.RawMessage become []byte, and a nil []byte becomes nil (both are
-// sent as NULL). It refuses what the driver or the server cannot take.
-func normalize(v any, enc *encoding) (any, error) {
-	switch x := v.(type) {
-	case int:
-		return int64(x), nil
-	case int32:
-		return int64(x), nil
-	case driver.Valuer:
-		rv := reflect.ValueOf(x)
-		if rv.Kind() == reflect.Pointer && rv.IsNil() && rv.Type().Elem().Implements(valuerType) {
-			// As database/sql does: a nil pointer to a value type whose Value
-			// method has a value receiver is NULL, not a panic.
-			return nil, nil
-		}
-		dv, err := x.Value()
-		if err != nil {
-			return nil, err
-		}
-		if _, ok := dv.(driver.Valuer); ok {
-			return nil, ErrUnsupportedType
-		}
-		return normalizeReflect(dv, enc)
-	}
-	return normalizeReflect(v, enc)
-}
-
-// isNormal reports whether v is already normalized: of a type the driver
-// sends as it is. It returns the error normalize would for such a value.
-func isNormal(v any, enc *encoding) (bool, error) {
-	switch x := v.(type) {
-	case nil, int64, uint64, bool, string:
-		return true, nil
-	case float64:
-		return true, checkFloat(x)
-	case []byte:
-		return x != nil, nil // a nil []byte is sent as NULL: normalized to nil
-	case time.Time:
-		return true, checkTime(x, enc)
-	}
-	return false, nil
-}
-
-// normalizeReflect handles the driver's own types, named types (type ID
-// int64, type Name string, json.RawMessage, ...) and pointers; it never calls
-// a driver.Valuer.
-func normalizeReflect(v any, enc *encoding) (any, error) {
-	if ok, err := isNormal(v, enc); ok || err != nil {
-		return v, err
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Pointer:
-		if rv.IsNil() {
-			return nil, nil
-		}
-		return normalize(rv.Elem().Interface(), enc)
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return rv.Int(), nil
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return rv.Uint(), nil
-	case reflect.Float32, reflect.Float64:
-		f := rv.Float()
-		return f, checkFloat(f)
-	case reflect.Bool:
-		return rv.Bool(), nil
-	case reflect.String:
-		return rv.String(), nil
-	case reflect.Slice:
-		if rv.Type().Elem().Kind() == reflect.Uint8 {
-			if rv.IsNil() {
-				return nil, nil
-			}
-			return rv.Bytes(), nil
-		}
-	}
-	return nil, ErrUnsupportedType
-}
-
-func checkFloat(f float64) error {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return ErrNotFinite
-	}
-	return nil
-}
-
-// checkTime refuses what the driver's appendDateTime refuses: a year outside
-// 1..9999 once the time is moved to the driver's location. The zero time is
-// sent as '0000-00-00' and is accepted.
-func checkTime(t time.Time, enc *encoding) error {
-	if t.IsZero() {
-		return nil
-	}
-	if enc.locKnown {
-		if y := enc.wireTime(t).Year(); y < 1 || y > 9999 {
-			return ErrTimeRange
-		}
-		return nil
-	}
-	// The driver's location is not known: refuse only what is out of range
-	// in every location (UTC offsets stay within a day). A time within a day
-	// of the bounds is left to the driver, which refuses it before writing
-	// anything if its location takes it out of range.
-	if t.Before(minTime) || !t.Before(maxTime) {
-		return ErrTimeRange
-	}
-	return nil
-}
-
-// Out of range in every location: a day beyond year 1..9999 in UTC.
-var (
-	minTime = time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC)
-	maxTime = time.Date(10000, 1, 2, 0, 0, 0, 0, time.UTC)
-)
 
 func (enc *encoding) wireTime(t time.Time) time.Time {
 	t = t.In(enc.loc)

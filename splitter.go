@@ -1,6 +1,11 @@
 package batch
 
-import "math/bits"
+import (
+	"iter"
+	"math/bits"
+	"sync"
+	"time"
+)
 
 // The splitter cuts rows into chunks: row ranges [first, end) of the input,
 // each sent as one multi-row statement. It is pure: it sees sizes, never a
@@ -9,8 +14,7 @@ import "math/bits"
 // Two bounds apply. The ceiling is the connection's packet limit: no packet of
 // a chunk (PREPARE, EXECUTE, long data) may exceed it, ever. The target is
 // below it: the number of rows per statement that loads fastest, since bigger
-// statements are not faster (PROTOCOL.md: 4000- and 8000-row statements were
-// slower than 1000-row ones), and a byte budget for the EXECUTE payload
+// statements are not faster (see DefaultRows), and a byte budget for the EXECUTE payload
 // (MaxBytes, else DefaultBytes). A chunk stops at whichever comes first.
 //
 // Each row count is a statement shape, prepared once per connection and
@@ -31,55 +35,21 @@ type splitConfig struct {
 	maxBytes  int // the budget for one COM_STMT_EXECUTE payload, <= packet
 }
 
-// valueRows is rows of normalized values, cols of them per row: the
-// caller's own [][]any when every value in it was already of a type the
-// driver sends as is (Values input, the common case: nothing is copied), or
-// one slice holding the values row after row.
-type valueRows struct {
-	flat []any   // when rows is nil
-	rows [][]any // each of len cols
-	cols int
-}
-
-// flatRows views flat, row after row, as rows of cols values.
-func flatRows(flat []any, cols int) valueRows { return valueRows{flat: flat, cols: cols} }
-
-func (v valueRows) len() int {
-	if v.rows != nil {
-		return len(v.rows)
-	}
-	return len(v.flat) / v.cols
-}
-
-// row returns the values of row i.
-func (v valueRows) row(i int) []any {
-	if v.rows != nil {
-		return v.rows[i]
-	}
-	return v.flat[i*v.cols : (i+1)*v.cols]
-}
-
-// slice returns rows [i, j).
-func (v valueRows) slice(i, j int) valueRows {
-	if v.rows != nil {
-		return valueRows{rows: v.rows[i:j:j], cols: v.cols}
-	}
-	return valueRows{flat: v.flat[i*v.cols : j*v.cols : j*v.cols], cols: v.cols}
-}
-
 // chunk is rows [first, end) of the input, their normalized values and what
 // sending them costs.
 type chunk struct {
 	first, end int
 	vals       valueRows
 	size       stmtSize
-	keys       []uint64 // key hashes, when workers must keep per-key order
-	// mayLand: an earlier attempt of a chunk holding these rows got no
-	// reply and may still be applied (re-split chunks inherit it).
-	mayLand bool
+	// land says whether an earlier attempt of a chunk holding these rows
+	// may have been applied (fate.go); re-split chunks inherit it.
+	land landing
 }
 
 func (c chunk) rows() int { return c.end - c.first }
+
+// span is the chunk's input rows.
+func (c chunk) span() Range { return Range{First: c.first, End: c.end} }
 
 // shapeFloor rounds k down to the nearest shape at most max.
 func shapeFloor(k, max int) int {
@@ -201,4 +171,208 @@ func (sc *splitConfig) checkRows(enc *encoding, vals valueRows, base int) error 
 		}
 	}
 	return nil
+}
+
+// splitPlan is what, besides a connection's limits, decides how chunks are
+// cut on it: the options and the statement.
+type splitPlan struct {
+	cols       int
+	targetRows int // rows per statement the options ask for (options.targetRows)
+	maxBytes   int // MaxBytes, or 0 for DefaultBytes
+	// prepareRows is the most rows whose PREPARE fits in a packet
+	// (statement.maxRowsForPrepare).
+	prepareRows func(packet int, alias bool) int
+}
+
+// config is the split configuration of a connection with limits lim.
+func (p splitPlan) config(lim Limits) splitConfig {
+	packet := lim.Packet()
+	maxBytes := min(packet, DefaultBytes)
+	if p.maxBytes > 0 {
+		maxBytes = min(packet, p.maxBytes)
+	}
+	return splitConfig{
+		cols:      p.cols,
+		packet:    packet,
+		clientMax: lim.ClientMaxPacket,
+		serverMax: lim.MaxAllowedPacket,
+		maxRows:   max(1, min(p.targetRows, maxPlaceholders/p.cols, p.prepareRows(packet, lim.rowAlias()))),
+		maxBytes:  maxBytes,
+	}
+}
+
+// plan yields the chunks of vals (input rows base, base+1, ...) in order.
+// Every row is checked against the limits before the first chunk is
+// yielded; a row that cannot be sent even alone is yielded as the error,
+// with no chunk before it. With a tuner, each chunk is cut at the row count
+// the tuner asks for when the consumer asks for the chunk.
+func (sc splitConfig) plan(enc *encoding, vals valueRows, base int, t *tuner) iter.Seq2[chunk, error] {
+	return func(yield func(chunk, error) bool) {
+		if t == nil {
+			chunks, err := sc.split(nil, enc, vals, base)
+			if err != nil {
+				yield(chunk{}, err)
+				return
+			}
+			for _, c := range chunks {
+				if !yield(c, nil) {
+					return
+				}
+			}
+			return
+		}
+		if err := sc.checkRows(enc, vals, base); err != nil {
+			yield(chunk{}, err)
+			return
+		}
+		for first, n := 0, vals.len(); first < n; {
+			tsc := sc
+			tsc.maxRows = t.rows()
+			c, err := tsc.nextAt(enc, vals, first, base)
+			if !yield(c, err) || err != nil {
+				return
+			}
+			first = c.end - base
+		}
+	}
+}
+
+// target is the rows per statement in force now: the tuner's choice, or
+// the configuration's largest shape.
+func (sc splitConfig) target(t *tuner) int {
+	if t != nil {
+		return t.rows()
+	}
+	return sc.maxRows
+}
+
+// resplit cuts chunk c again for a connection whose configuration sc
+// differs from the one it was planned with. The chunks inherit land.
+func (sc splitConfig) resplit(enc *encoding, c chunk, land landing) ([]chunk, error) {
+	sub, err := sc.split(nil, enc, c.vals, c.first)
+	if err != nil {
+		return nil, err
+	}
+	for i := range sub {
+		sub[i].land = land
+	}
+	return sub, nil
+}
+
+// halve cuts chunk c (of two rows or more) into two halves sized for sc: the
+// server refused its size although the limits read say it fits, so the load
+// makes progress by sending less.
+func (sc splitConfig) halve(enc *encoding, c chunk, land landing) []chunk {
+	half := c.rows() / 2
+	part := func(from, to int) chunk {
+		return chunk{first: c.first + from, end: c.first + to, vals: c.vals.slice(from, to),
+			size: enc.chunkSize(c.vals, from, to, sc.clientMax), land: land}
+	}
+	return []chunk{part(0, half), part(half, c.rows())}
+}
+
+// around returns the rows of chunk c but row at (counted within c): the
+// rows before it, then those after, each cut into shapes (see shapes).
+func (sc splitConfig) around(enc *encoding, c chunk, at int, land landing) ([]chunk, error) {
+	out, err := sc.shapes(enc, c, 0, at, land, nil)
+	if err != nil {
+		return nil, err
+	}
+	return sc.shapes(enc, c, at+1, c.rows(), land, out)
+}
+
+// bisect cuts chunk c (of two rows or more) in two near its middle, each
+// half cut into shapes, so that a refused row the server did not name ends
+// up alone after log2(rows) rounds.
+func (sc splitConfig) bisect(enc *encoding, c chunk, land landing) ([]chunk, error) {
+	m := shapeFloor(c.rows()/2, sc.maxRows)
+	out, err := sc.shapes(enc, c, 0, m, land, nil)
+	if err != nil {
+		return nil, err
+	}
+	return sc.shapes(enc, c, m, c.rows(), land, out)
+}
+
+// shapes appends rows [from, to) of chunk c to dst as chunks whose row
+// counts are shapes of the ladder, largest first, so that the statements
+// prepared on the connection are reused; each is sized anew, as a smaller
+// statement may carry inline what a larger one sent as long data.
+func (sc splitConfig) shapes(enc *encoding, c chunk, from, to int, land landing, dst []chunk) ([]chunk, error) {
+	vals := c.vals.slice(0, to)
+	for from < to {
+		psc := sc
+		psc.maxRows = shapeFloor(to-from, sc.maxRows)
+		p, err := psc.nextAt(enc, vals, from, c.first)
+		if err != nil {
+			return dst, err
+		}
+		p.land = land
+		dst = append(dst, p)
+		from = p.end - c.first
+	}
+	return dst, nil
+}
+
+// tuner adapts the rows per statement as a load goes. With ChunkTime
+// (target > 0) a chunk should take about target, from the time chunks took
+// so far. With MaxRejects, chunks shrink as rows get rejected: a bad row
+// costs a refused statement and a resend of the rows before it, so with one
+// bad row in every 1,000 a 1,000-row chunk is refused about once per chunk
+// and 250 rows only every fourth time (bench/RESULTS.md, "Rejects"). It only
+// picks shapes of the ladder (shapeFloor), so prepared statements keep
+// being reused. Safe for concurrent use.
+type tuner struct {
+	mu      sync.Mutex
+	target  time.Duration // ChunkTime; 0: none
+	max     int           // the ceiling from the limits and MaxRows
+	start   int           // rows until the first observation, with ChunkTime
+	perRow  float64       // moving average of seconds per row; 0 before any chunk
+	density float64       // moving average of rejected rows per row (MaxRejects)
+}
+
+// rejectsPerChunk is how many rejected rows a chunk should hold on
+// average when rows get rejected.
+const rejectsPerChunk = 0.25
+
+func (t *tuner) rows() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := t.max
+	switch {
+	case t.target > 0 && t.perRow == 0 && t.density == 0:
+		return t.start
+	case t.target > 0 && t.perRow == 0:
+		k = t.start
+	case t.target > 0:
+		k = int(t.target.Seconds() / t.perRow)
+	}
+	if t.density > 0 {
+		k = min(k, int(rejectsPerChunk/t.density))
+	}
+	return shapeFloor(max(1, min(k, t.max)), t.max)
+}
+
+// observe records that a chunk of rows took d (ChunkTime).
+func (t *tuner) observe(rows int, d time.Duration) {
+	if t.target <= 0 {
+		return
+	}
+	x := d.Seconds() / float64(rows)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.perRow == 0 {
+		t.perRow = x
+		return
+	}
+	t.perRow = 0.7*t.perRow + 0.3*x
+}
+
+// observeRejects records that rejected of rows were rejected (MaxRejects).
+func (t *tuner) observeRejects(rows, rejected int) {
+	if rows <= 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.density = 0.7*t.density + 0.3*float64(rejected)/float64(rows)
 }

@@ -3,6 +3,7 @@ package batch
 import (
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // verb is the statement a batch sends.
@@ -47,10 +48,10 @@ func quoteTable(b *strings.Builder, table string) {
 
 func checkTable(table string) error {
 	if table == "" {
-		return fmt.Errorf("table: %w", ErrEmptyName)
+		return detail(ErrEmptyName, "table")
 	}
 	if schema, name, ok := strings.Cut(table, "."); ok && (schema == "" || name == "") {
-		return fmt.Errorf("table %q: %w", table, ErrEmptyName)
+		return detail(ErrEmptyName, "table %q", table)
 	}
 	return nil
 }
@@ -62,12 +63,12 @@ func checkColumns(cols []string) error {
 	seen := make(map[string]bool, len(cols))
 	for i, c := range cols {
 		if c == "" {
-			return fmt.Errorf("batch: column %d: %w", i, ErrEmptyName)
+			return detail(ErrEmptyName, "column %d", i)
 		}
 		// MySQL column names are case-insensitive.
 		lc := strings.ToLower(c)
 		if seen[lc] {
-			return fmt.Errorf("batch: column %q: %w", c, ErrDuplicateColumn)
+			return detail(ErrDuplicateColumn, "column %q", c)
 		}
 		seen[lc] = true
 	}
@@ -76,7 +77,7 @@ func checkColumns(cols []string) error {
 
 func newStatement(v verb, table string, cols []string, o *options) (*statement, error) {
 	if err := checkTable(table); err != nil {
-		return nil, fmt.Errorf("batch: %w", err)
+		return nil, err
 	}
 	if err := checkColumns(cols); err != nil {
 		return nil, err
@@ -87,6 +88,8 @@ func newStatement(v verb, table string, cols []string, o *options) (*statement, 
 		return nil, fmt.Errorf("%w: REPLACE cannot be combined with IGNORE", ErrOptions)
 	case v == verbReplace && o.upsert != nil:
 		return nil, fmt.Errorf("%w: REPLACE cannot be combined with ON DUPLICATE KEY UPDATE", ErrOptions)
+	case o.ignore && o.upsert != nil:
+		return nil, fmt.Errorf("%w: Ignore cannot be combined with ON DUPLICATE KEY UPDATE", ErrOptions)
 	case o.upsert != nil:
 		up, err := o.upsert.columns(cols)
 		if err != nil {
@@ -100,9 +103,6 @@ func newStatement(v verb, table string, cols []string, o *options) (*statement, 
 		b.WriteString("REPLACE ")
 	} else {
 		b.WriteString("INSERT ")
-	}
-	if o.ignore {
-		b.WriteString("IGNORE ")
 	}
 	b.WriteString("INTO ")
 	quoteTable(&b, table)
@@ -128,7 +128,22 @@ func (s *statement) ordered() bool {
 const rowAliasName = "_batch_new"
 
 // suffix is the text after the row tuples.
+//
+// Ignore is written as ON DUPLICATE KEY UPDATE of the first column to
+// itself, not INSERT IGNORE: IGNORE also turns value errors into warnings,
+// so MySQL and MariaDB store a too-long string truncated, an out-of-range
+// number clipped, a NULL in a NOT NULL column as the type's zero, even in
+// strict mode. The no-op update skips a row whose key exists and nothing
+// else: a bad value is refused (and rejected with MaxRejects).
 func (s *statement) suffix(alias bool) string {
+	if s.ignore {
+		var b strings.Builder
+		b.WriteString(" ON DUPLICATE KEY UPDATE ")
+		quoteIdent(&b, s.columns[0])
+		b.WriteByte('=')
+		quoteIdent(&b, s.columns[0])
+		return b.String()
+	}
 	if s.update == nil {
 		return ""
 	}
@@ -225,4 +240,30 @@ func (u *upsert) columns(cols []string) ([]string, error) {
 		return nil, fmt.Errorf("%w: every inserted column is in the key; nothing to update (use Ignore)", ErrOptions)
 	}
 	return up, nil
+}
+
+// textCache holds a statement's SQL per shape (rows, alias), each built once
+// per load. Safe for concurrent use.
+type textCache struct {
+	st *statement
+	mu sync.Mutex
+	m  map[int]string
+}
+
+func newTextCache(st *statement) *textCache { return &textCache{st: st, m: map[int]string{}} }
+
+// text returns the SQL for a statement of k rows.
+func (t *textCache) text(k int, alias bool) string {
+	key := k * 2
+	if alias {
+		key++
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.m[key]
+	if !ok {
+		s = t.st.text(k, alias)
+		t.m[key] = s
+	}
+	return s
 }

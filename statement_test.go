@@ -4,8 +4,6 @@ import (
 	"errors"
 	"testing"
 
-	"time"
-
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -27,7 +25,7 @@ func TestStatementText(t *testing.T) {
 		{"replace", verbReplace, "t", []string{"a"}, nil, 3, false,
 			"REPLACE INTO `t` (`a`) VALUES (?),(?),(?)"},
 		{"ignore", verbInsert, "t", []string{"a"}, []Option{Ignore()}, 1, false,
-			"INSERT IGNORE INTO `t` (`a`) VALUES (?)"},
+			"INSERT INTO `t` (`a`) VALUES (?) ON DUPLICATE KEY UPDATE `a`=`a`"},
 		{"upsert values()", verbInsert, "t", []string{"id", "a", "b"}, []Option{OnDuplicateKeyUpdateExcept("id")}, 1, false,
 			"INSERT INTO `t` (`id`,`a`,`b`) VALUES (?,?,?) ON DUPLICATE KEY UPDATE `a`=VALUES(`a`),`b`=VALUES(`b`)"},
 		{"upsert alias", verbInsert, "t", []string{"id", "a", "b"}, []Option{OnDuplicateKeyUpdate("b")}, 2, true,
@@ -139,9 +137,9 @@ func TestServerPacket(t *testing.T) {
 		{Limits{MaxAllowedPacket: 64 << 20, NetBufferLength: 16384, Compressed: true}, 64<<20 - 1 - 16},
 	}
 	for _, tt := range tests {
-		got := tt.l.ServerPacket()
+		got := tt.l.serverPacket()
 		if got != tt.want {
-			t.Errorf("%+v: ServerPacket = %d, want %d", tt.l, got, tt.want)
+			t.Errorf("%+v: serverPacket = %d, want %d", tt.l, got, tt.want)
 		}
 		if tt.l.Compressed && got+compressedOverhead(got) > max(tt.l.MaxAllowedPacket, tt.l.NetBufferLength)-1 {
 			t.Errorf("%+v: %d does not fit", tt.l, got)
@@ -150,12 +148,12 @@ func TestServerPacket(t *testing.T) {
 }
 
 func TestLedgerRanges(t *testing.T) {
-	var l ledger
-	l.wrote(chunk{first: 10, end: 20}, 10)
-	l.wrote(chunk{first: 0, end: 10}, 10)
+	l := newTally(nil, 70)
+	l.wrote(chunk{first: 10, end: 20}, 10, 0)
+	l.wrote(chunk{first: 0, end: 10}, 10, 0)
 	l.lost(chunk{first: 30, end: 40})
-	l.wrote(chunk{first: 50, end: 60}, 10)
-	r := l.result(70, time.Now())
+	l.wrote(chunk{first: 50, end: 60}, 10, 0)
+	r := l.result(70)
 	want := Result{Rows: 30, RowsAffected: 30, Chunks: 3,
 		Written: []Range{{0, 20}, {50, 60}},
 		Unknown: []Range{{30, 40}},

@@ -306,13 +306,7 @@ func TestStructsRefused(t *testing.T) {
 			if row := valueErrorRow(err); row != tc.wantRow {
 				t.Errorf("ValueError row = %d, want %d (-1: no ValueError)", row, tc.wantRow)
 			}
-			want := batch.Result{NotSent: []batch.Range{{First: 0, End: n}}}
-			if d := cmp.Diff(want, res, ignoreTiming); d != "" {
-				t.Errorf("Result (-want +got):\n%s", d)
-			}
-			if c := countRows(t, db, table); c != 0 {
-				t.Errorf("%d rows written, want 0", c)
-			}
+			wantNothingSent(t, res, n, ignoreTiming, db, table)
 		})
 	}
 }

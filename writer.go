@@ -4,17 +4,22 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"time"
+	"slices"
 )
 
 // Writer streams rows into a table, for inputs that do not fit in memory. It
 // buffers rows until a chunk is full, then hands the chunk to its workers,
-// each on a connection of its own (see Workers), so memory stays at about
-// workers x 2 chunks whatever the input size. It goes through the same code
+// each on a connection of its own (see Workers). Each group of chunks
+// written in one transaction ([CommitEvery]) is kept until its COMMIT, for
+// a replay, so memory stays at about (2 x workers + 1) x CommitEvery chunks
+// whatever the input size. It goes through the same code
 // as Insert: the same checks, sizing, splitting and retries.
 //
 // Write copies what it keeps: a []byte value is copied, so the caller may
-// reuse its buffers as soon as Write returns.
+// reuse its buffers as soon as Write returns. As everywhere in the package, a
+// nil []byte (or json.RawMessage) is NULL and an empty non-nil one is an
+// empty value, as go-sql-driver/mysql defines them; Insert, Structs and a
+// Writer write the same bytes for the same values.
 //
 // A Writer is not safe for concurrent use. Its first error is sticky: every
 // later call returns it, and Close returns it with the Result. Every call
@@ -31,7 +36,6 @@ type Writer struct {
 	n       int   // rows accepted
 	err     error
 	closed  bool
-	start   time.Time
 	res     Result
 }
 
@@ -53,11 +57,11 @@ func newWriter(db DB, v verb, table string, columns []string, opts []Option) (*W
 	if o.atomic {
 		return nil, fmt.Errorf("%w: Atomic needs replayable input (Insert or Replace), not a Writer", ErrOptions)
 	}
-	e, err := newEngine(db, v, table, columns, &o)
+	e, err := newEngine(db, v, table, columns, &o, newTally(&o, -1))
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{e: e, cols: len(columns), start: time.Now()}, nil
+	return &Writer{e: e, cols: len(columns)}, nil
 }
 
 // Write adds one row: one value per column, of the types Insert accepts.
@@ -68,26 +72,55 @@ func (w *Writer) Write(ctx context.Context, values ...any) error {
 		return err
 	}
 	if len(values) != w.cols {
-		return w.setErr(&ArityError{Row: w.n, Got: len(values), Want: w.cols})
+		return w.setErr(arityError(w.n, len(values), w.cols))
 	}
 	if w.pending == nil {
 		w.pending = make([]any, 0, w.flushRows()*w.cols)
 	}
-	for j, v := range values {
-		nv, err := normalize(v, &w.e.enc)
-		if err != nil {
-			w.pending = w.pending[:len(w.pending)-j]
-			return w.setErr(&ValueError{Row: w.n, Column: w.e.st.columns[j], Type: typeName(v), Err: err})
-		}
-		if b, ok := nv.([]byte); ok {
-			nv = append([]byte(nil), b...)
-		}
-		w.pending = append(w.pending, nv)
+	k := len(w.pending)
+	if k+w.cols > cap(w.pending) {
+		w.pending = slices.Grow(w.pending, w.cols) // flushRows grew since the buffer was made
+	}
+	w.pending = w.pending[:k+w.cols]
+	err := normalizeInto(w.pending[k:], w.n, w.e.st.columns, func(j int) any { return values[j] }, &w.e.enc, true)
+	if err != nil {
+		clear(w.pending[k:])
+		w.pending = w.pending[:k]
+		return w.setErr(err)
 	}
 	w.n++
 	w.bytes += w.inline(w.pending[len(w.pending)-w.cols:])
 	if rows := len(w.pending) / w.cols; rows >= w.flushRows() || w.bytes >= w.flushBytes() {
 		return w.setErr(w.queue(ctx, false))
+	}
+	return nil
+}
+
+// Reject records the next input row as refused by the caller, without
+// sending anything: a record it could not parse or convert, say. The row
+// takes its place in the input's numbering (the next Write is the row
+// after it), and it counts like a row the server refused for its values:
+// in [Result].Rejected (or to [OnReject]) with err as Rejection.Err, in
+// Rejects, and against [MaxRejects]. Over the budget it returns an error
+// wrapping [ErrTooManyRejects], which is sticky. With a [Ledger] a rejected
+// row is in no ledger row: a resumed load meets it again. The rows written
+// before it are handed to the workers first (a statement never spans a
+// rejected row).
+func (w *Writer) Reject(ctx context.Context, err error) error {
+	if uerr := w.usable(); uerr != nil {
+		return uerr
+	}
+	if err == nil {
+		return w.setErr(fmt.Errorf("%w: Reject needs the reason, a non-nil error", ErrOptions))
+	}
+	if qerr := w.queue(ctx, true); qerr != nil {
+		return w.setErr(qerr)
+	}
+	row := w.n
+	w.n++
+	w.base = w.n
+	if !w.e.tally.reject(row, err) {
+		return w.setErr(&ChunkError{Range: Range{row, row + 1}, Row: row, Err: &tooManyRejects{cause: err}})
 	}
 	return nil
 }
@@ -135,7 +168,7 @@ func (w *Writer) Close(ctx context.Context) (Result, error) {
 			err = perr
 		}
 	}
-	w.res = w.e.led.result(w.n, w.start)
+	w.res = w.e.tally.result(w.n)
 	return w.res, err
 }
 

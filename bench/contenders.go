@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -63,7 +65,18 @@ type contender struct {
 	// subset, when non-zero, is the number of rows loaded instead of the
 	// whole workload (single-row INSERTs).
 	subset int
-	load   func(ctx context.Context, c *conns, w *workload, n int) (int64, error)
+	// rejectEvery, when non-zero, makes every rejectEvery-th row bad (see
+	// rejecting): those rows are not stored.
+	rejectEvery int
+	load        func(ctx context.Context, c *conns, w *workload, n int) (int64, error)
+}
+
+// bad is how many of the first n rows c makes bad.
+func (c contender) bad(n int) int {
+	if c.rejectEvery == 0 || n <= c.rejectEvery/2 {
+		return 0
+	}
+	return (n - c.rejectEvery/2 + c.rejectEvery - 1) / c.rejectEvery
 }
 
 // batchSize is the statement size of every fixed-size peer: GORM's
@@ -73,6 +86,41 @@ const batchSize = 1000
 // library is github.com/batchsql/batch's Insert with opts.
 func library(name string, opts ...batch.Option) contender {
 	return contender{name: name, load: func(ctx context.Context, c *conns, w *workload, n int) (int64, error) {
+		res, err := batch.Insert(ctx, c.db, batch.Values(w.table, w.columns, w.rows[:n]), opts...)
+		return res.Rows, err
+	}}
+}
+
+// rejecting is the library with MaxRejects(-1) on a copy of the rows in
+// which every k-th row (from k/2 on) has an sku longer than its
+// VARCHAR(32): the server refuses it with 1406, which names the row.
+func rejecting(name string, k int) contender {
+	c := contender{name: name, rejectEvery: k}
+	c.load = func(ctx context.Context, cs *conns, w *workload, n int) (int64, error) {
+		rows := slices.Clone(w.rows[:n])
+		for i := k / 2; i < n; i += k {
+			r := slices.Clone(rows[i])
+			r[5] = strings.Repeat("x", 40) // sku
+			rows[i] = r
+		}
+		res, err := batch.Insert(ctx, cs.db, batch.Values(w.table, w.columns, rows), batch.MaxRejects(-1))
+		if want := c.bad(n); err == nil && res.Rejects != want {
+			err = fmt.Errorf("%d rows rejected, want %d", res.Rejects, want)
+		}
+		return res.Rows, err
+	}
+	return c
+}
+
+// ledgerSeq numbers the ledger loads: each iteration is a new load, not a
+// resume of the last one.
+var ledgerSeq atomic.Int64
+
+// withLedger is the library with a ledger, a new load id per load.
+func withLedger(name string, opts ...batch.Option) contender {
+	return contender{name: name, load: func(ctx context.Context, c *conns, w *workload, n int) (int64, error) {
+		id := fmt.Sprintf("bench-%d-%d", os.Getpid(), ledgerSeq.Add(1))
+		opts := append([]batch.Option{batch.Ledger("bench_ledger", id)}, opts...)
 		res, err := batch.Insert(ctx, c.db, batch.Values(w.table, w.columns, w.rows[:n]), opts...)
 		return res.Rows, err
 	}}
@@ -187,7 +235,12 @@ func insertSQL(table string, columns []string, k int) string {
 // ExecContext without its copy of the arguments and without watching ctx:
 // a cancelled ctx does not stop a statement here. It knows nothing of packet
 // limits: like the other fixed-size peers it fails where 1000 rows do not fit.
-func handwritten(name string, k int) contender {
+func handwritten(name string, k int) contender { return handwrittenTx(name, k, 0) }
+
+// handwrittenTx is handwritten with a transaction of every statements per
+// connection (BEGIN, every chunks, COMMIT; 0: autocommit, each statement
+// commits): the hand-written reference of group commit.
+func handwrittenTx(name string, k, every int) contender {
 	return contender{name: name, load: func(ctx context.Context, c *conns, w *workload, n int) (int64, error) {
 		g, ctx := errgroup.WithContext(ctx)
 		full := n / batchSize
@@ -200,28 +253,9 @@ func handwritten(name string, k int) contender {
 				}
 				defer conn.Close()
 				return conn.Raw(func(dc any) error {
-					st, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, insertSQL(w.table, w.columns, batchSize))
-					if err != nil {
-						return err
-					}
-					defer st.Close()
-					args := make([]driver.Value, batchSize*len(w.columns))
-					for ci := wk; ci < full; ci += k {
-						x := 0
-						for _, row := range w.rows[ci*batchSize : (ci+1)*batchSize] {
-							for _, v := range row {
-								args[x] = v
-								x++
-							}
-						}
-						res, err := st.Exec(args)
-						if err != nil {
-							return err
-						}
-						m, _ := res.RowsAffected()
-						written.Add(m)
-					}
-					return nil
+					m, err := handwrittenConn(ctx, dc, w, every, wk, k, full)
+					written.Add(m)
+					return err
 				})
 			})
 		}
@@ -239,4 +273,83 @@ func handwritten(name string, k int) contender {
 		m, _ := res.RowsAffected()
 		return written.Load() + m, nil
 	}}
+}
+
+// handwrittenConn is one connection's share of handwrittenTx on driver
+// connection dc: the full chunks wk, wk+k, ... below full. It returns the
+// rows committed, also when it fails.
+func handwrittenConn(ctx context.Context, dc any, w *workload, every, wk, k, full int) (int64, error) {
+	st, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, insertSQL(w.table, w.columns, batchSize))
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	args := make([]driver.Value, batchSize*len(w.columns))
+	tx := txEvery{conn: dc.(driver.ExecerContext), every: every}
+	for ci := wk; ci < full; ci += k {
+		if err := tx.next(ctx); err != nil {
+			return tx.committed, err
+		}
+		x := 0
+		for _, row := range w.rows[ci*batchSize : (ci+1)*batchSize] {
+			for _, v := range row {
+				args[x] = v
+				x++
+			}
+		}
+		res, err := st.Exec(args)
+		if err != nil {
+			return tx.committed, err
+		}
+		m, _ := res.RowsAffected()
+		tx.wrote(m)
+	}
+	err = tx.commit(ctx)
+	return tx.committed, err
+}
+
+// txEvery opens a transaction on conn before every every-th statement and
+// commits the one before. every 0: autocommit.
+type txEvery struct {
+	conn      driver.ExecerContext
+	every     int
+	n         int   // statements so far
+	rows      int64 // rows affected by them
+	committed int64 // of those, the rows committed
+}
+
+// wrote counts the m rows a statement affected.
+func (t *txEvery) wrote(m int64) {
+	t.rows += m
+	if t.every == 0 {
+		t.committed = t.rows
+	}
+}
+
+// next is called before each statement.
+func (t *txEvery) next(ctx context.Context) error {
+	if t.every == 0 || t.n%t.every != 0 {
+		t.n++
+		return nil
+	}
+	if t.n > 0 {
+		if err := t.commit(ctx); err != nil {
+			return err
+		}
+	}
+	t.n++
+	_, err := t.conn.ExecContext(ctx, "BEGIN", nil)
+	return err
+}
+
+// commit commits the open transaction, if any.
+func (t *txEvery) commit(ctx context.Context) error {
+	if t.every == 0 || t.n == 0 {
+		return nil
+	}
+	if _, err := t.conn.ExecContext(ctx, "COMMIT", nil); err != nil {
+		return err
+	}
+	t.committed = t.rows
+	return nil
 }

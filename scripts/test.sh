@@ -63,6 +63,33 @@ if ! command -v gcc >/dev/null 2>&1; then
 	echo "no gcc found (go test -race needs cgo): installing gcc"
 	missing+=(gcc libc6-dev)
 fi
+# The Galera cluster tests (internal/testserver) need the Galera 4 provider
+# and rsync (for the rsync state transfer); see galeraProviders there.
+galera_found=
+for lib in /usr/lib/galera/libgalera_smm.so /usr/lib/galera-4/libgalera_smm.so /usr/lib64/galera-4/libgalera_smm.so /usr/lib64/galera/libgalera_smm.so; do
+	if [[ -f $lib ]]; then
+		galera_found=$lib
+		break
+	fi
+done
+if [[ -z $galera_found ]]; then
+	echo "no Galera provider found: installing galera-4"
+	missing+=(galera-4)
+fi
+if ! command -v rsync >/dev/null 2>&1; then
+	echo "no rsync found (Galera state transfer): installing rsync"
+	missing+=(rsync)
+fi
+if ! command -v ss >/dev/null 2>&1 && ! command -v lsof >/dev/null 2>&1; then
+	echo "neither ss nor lsof found (wsrep_sst_rsync needs one): installing iproute2"
+	missing+=(iproute2)
+fi
+# cmd/batchload's TestUnicodeData loads Unicode's own table (a Debian
+# package) as real CSV and TSV input.
+if [[ ! -f /usr/share/unicode/UnicodeData.txt ]]; then
+	echo "no /usr/share/unicode/UnicodeData.txt: installing unicode-data"
+	missing+=(unicode-data)
+fi
 if [[ ${#missing[@]} -gt 0 ]]; then
 	apt_install "${missing[@]}"
 fi

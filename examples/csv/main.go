@@ -1,5 +1,5 @@
 // CSV streams a CSV file into a table through a batch.Writer, with a live
-// progress bar driven by batch.WithProgress, and prints a summary.
+// progress bar driven by batch.OnProgress, and prints a summary.
 //
 //	MYSQL_DSN='root@tcp(127.0.0.1:3306)/test' go run ./examples/csv
 //
@@ -112,11 +112,11 @@ func load(ctx context.Context, db *sql.DB, cfg *mysql.Config, path string, out i
 			decor.AverageSpeed(0, "%.0f rows/s")),
 	)
 
-	// batch.WithProgress calls its function after each statement, one call
+	// batch.OnProgress calls its function after each statement, one call
 	// at a time, on the sending path: keep it short. mpb's SetCurrent is.
 	w, err := batch.NewWriter(db, table, columns,
-		batch.WithConfig(cfg),
-		batch.WithProgress(func(p batch.Progress) { bar.SetCurrent(p.Rows) }),
+		batch.DriverConfig(cfg),
+		batch.OnProgress(func(p batch.Progress) { bar.SetCurrent(p.Rows) }),
 	)
 	if err != nil {
 		bar.Abort(true)
@@ -159,7 +159,7 @@ func load(ctx context.Context, db *sql.DB, cfg *mysql.Config, path string, out i
 	progress.Wait()
 
 	fmt.Fprintf(out, "\n%s: %d of %d rows written in %d statements, %.1f MiB sent, %d retries, packet limit %d bytes\n",
-		table, res.Rows, total, res.Chunks, float64(res.Bytes)/(1<<20), res.Retries, res.MaxPacket)
+		table, res.Rows, total, res.Chunks, float64(res.Bytes)/(1<<20), res.Retries, res.MinPacketLimit)
 	fmt.Fprintf(out, "took %v: %.0f rows/s\n", res.Elapsed.Round(time.Millisecond), res.RowsPerSecond())
 	if loadErr != nil {
 		// The ranges are record numbers (0 = the first record after the

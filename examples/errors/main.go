@@ -60,7 +60,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 			return err
 		}
 	}
-	opts := []batch.Option{batch.WithConfig(cfg)}
+	opts := []batch.Option{batch.DriverConfig(cfg)}
 
 	// 1. A value MySQL cannot store. Every value is checked before anything
 	// is sent, so nothing is written.
@@ -77,7 +77,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 	// (one row may always use the whole packet); only the connection's real
 	// limits do: the server's max_allowed_packet, the driver's
 	// maxAllowedPacket (DSN parameter, or mysql.Config.MaxAllowedPacket
-	// given to WithConfig), compression.
+	// given to DriverConfig), compression.
 	var maxPacket int
 	if err := db.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {
 		return err
@@ -141,7 +141,11 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	res, err = batch.Insert(deadline, db, batch.Values(table, columns, rows), opts...)
+	// CommitEvery(1): the statement commits on its own, so once given up on
+	// it may still be applied. (In a transaction of several chunks, the
+	// default, it could not commit without our COMMIT: the rows would be
+	// "not sent".)
+	res, err = batch.Insert(deadline, db, batch.Values(table, columns, rows), append(opts, batch.CommitEvery(1))...)
 	cancel(nil)
 	fmt.Fprintf(out, "4. lock wait: %s\n", describe(err))
 	fmt.Fprintf(out, "              errors.Is(err, context.DeadlineExceeded) = %v; written %d, unknown: rows %s, not sent: rows %s\n",
@@ -192,29 +196,29 @@ func describe(err error) string {
 		// server (and maxAllowedPacket in the DSN), or make the row smaller.
 		return fmt.Sprintf("RowTooLargeError: row %d needs %d bytes, the limit is %d", tl.Row, tl.Size, tl.Limit)
 	case errors.As(err, &uo):
-		// Checked before RetryError, which may wrap it. Rows FirstRow to
-		// FirstRow+Rows-1 may or may not be in the table: look them up by
+		// Checked before RetryError, which may wrap it. The rows of
+		// Range may or may not be in the table: look them up by
 		// key before sending them again. Several uncertain statements are
 		// joined in err; Result.Unknown lists every such row.
-		msg = fmt.Sprintf("UnknownOutcomeError: rows %d..%d may or may not be written (cause: %v)", uo.FirstRow, uo.FirstRow+uo.Rows-1, uo.Err)
+		msg = fmt.Sprintf("UnknownOutcomeError: rows %d..%d may or may not be written (cause: %v)", uo.Range.First, uo.Range.End-1, uo.Err)
 		var re *batch.RetryError
 		if errors.As(err, &re) {
 			msg += fmt.Sprintf(", after %d attempts", re.Attempts)
 		}
 		return msg
 	case errors.As(err, &re):
-		// The package resent a statement until its retry budget (WithRetry)
+		// The package resent a statement until its retry budget (Retry)
 		// ran out, or stopped because the server restarted twice while it
 		// ran (QueryOfDeath). The fields are what a "server has gone away"
 		// report needs. None of its rows were written.
 		return fmt.Sprintf("RetryError: rows %d..%d, %d attempts in %v, server restarted %v, query of death %v, wait_timeout %ds, max_allowed_packet %d: %v",
-			re.FirstRow, re.FirstRow+re.Rows-1, re.Attempts, re.Elapsed, re.ServerRestarted, re.QueryOfDeath,
+			re.Range.First, re.Range.End-1, re.Attempts, re.Elapsed, re.ServerRestarted, re.QueryOfDeath,
 			re.WaitTimeout, re.MaxAllowedPacket, re.Err)
 	case errors.As(err, &ce):
 		// The server refused the statement (duplicate key, bad value,
 		// missing table, ...): none of its rows are written, and sending it
 		// again cannot help. The server's own error is inside.
-		msg = fmt.Sprintf("ChunkError: the server refused rows %d..%d", ce.FirstRow, ce.FirstRow+ce.Rows-1)
+		msg = fmt.Sprintf("ChunkError: the server refused rows %d..%d", ce.Range.First, ce.Range.End-1)
 		if errors.As(err, &me) {
 			msg += fmt.Sprintf(" with error %d", me.Number)
 		}

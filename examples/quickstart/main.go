@@ -64,7 +64,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 	}
 
 	// Parse the DSN ourselves: the same *mysql.Config opens the pool and is
-	// given to batch.WithConfig, so that the package knows the driver's own
+	// given to batch.DriverConfig, so that the package knows the driver's own
 	// packet limit and time zone and sizes every packet exactly.
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
@@ -76,7 +76,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 	}
 	db := sql.OpenDB(connector)
 	defer db.Close()
-	opts = append(opts, batch.WithConfig(cfg))
+	opts = append(opts, batch.DriverConfig(cfg))
 
 	var version string
 	var maxAllowed int
@@ -117,7 +117,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%d\t%v\t%.0f\t\n",
 			l.name, res.Rows, res.Chunks, float64(res.Rows)/float64(res.Chunks), size(res.Bytes),
-			size(int64(res.MaxPacket)), res.Retries, res.Elapsed.Round(time.Millisecond), res.RowsPerSecond())
+			size(int64(res.MinPacketLimit)), res.Retries, res.Elapsed.Round(time.Millisecond), res.RowsPerSecond())
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -132,7 +132,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 		return fmt.Errorf("check failed")
 	}
 	fmt.Fprintln(out, `
-"packet limit" is the largest packet the connection accepts (Result.MaxPacket): the smaller of
+"packet limit" is the largest packet the connection accepts (Result.MinPacketLimit): the smaller of
 the server's max_allowed_packet - 1 and the driver's maxAllowedPacket. A chunk never exceeds it;
 below it, chunks stop at MaxRows rows (default 1000) or MaxBytes bytes (default 248 KiB),
 rounded down to a few statement shapes (1, 2, 3, 4, 6, 8, 12, ... rows) so that prepared

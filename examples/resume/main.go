@@ -69,8 +69,8 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 	// Ctrl-C or a shutdown would. Statements already sent get a short grace
 	// to answer, so the Result stays exact.
 	ctx1, cancel := context.WithCancel(ctx)
-	res, err := batch.Insert(ctx1, db, batch.Values(table, columns, rows), batch.WithConfig(cfg),
-		batch.WithProgress(func(p batch.Progress) {
+	res, err := batch.Insert(ctx1, db, batch.Values(table, columns, rows), batch.DriverConfig(cfg),
+		batch.OnProgress(func(p batch.Progress) {
 			if p.Rows >= 5000 {
 				cancel()
 			}
@@ -96,7 +96,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 	// The ChunkError names the refused statement's rows; the server's
 	// message names the column. Fix the data and go on.
 	fmt.Fprintf(out, "  the server refused rows %d..%d (error %d); fixing row %d\n",
-		ce.FirstRow, ce.FirstRow+ce.Rows-1, me.Number, bad)
+		ce.Range.First, ce.Range.End-1, me.Number, bad)
 	rows[bad][1] = "TRK-X-14321"
 
 	// 3. Resume again: done.
@@ -123,7 +123,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 // indexes into the input of its own call, so each is shifted by r.First.
 func resume(ctx context.Context, db *sql.DB, cfg *mysql.Config, rows [][]any, todo []batch.Range) ([]batch.Range, error) {
 	for i, r := range todo {
-		res, err := batch.Insert(ctx, db, batch.Values(table, columns, rows[r.First:r.End]), batch.WithConfig(cfg))
+		res, err := batch.Insert(ctx, db, batch.Values(table, columns, rows[r.First:r.End]), batch.DriverConfig(cfg))
 		if err == nil {
 			continue
 		}
@@ -146,7 +146,11 @@ func resume(ctx context.Context, db *sql.DB, cfg *mysql.Config, rows [][]any, to
 func shift(err error, by int) error {
 	var ce *batch.ChunkError
 	if errors.As(err, &ce) {
-		ce.FirstRow += by
+		ce.Range.First += by
+		ce.Range.End += by
+		if ce.Row >= 0 {
+			ce.Row += by
+		}
 	}
 	return err
 }

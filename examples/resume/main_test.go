@@ -24,7 +24,7 @@ func TestResume(t *testing.T) {
 	}
 	for _, want := range []string{
 		"unknown:  rows none",
-		"attempt 2: batch: rows 14000..14999: Error 1406",
+		"attempt 2: batch: rows [14000, 15000): row 14321: Error 1406",
 		"the server refused rows 14000..14999 (error 1406); fixing row 14321",
 		"attempt 3: done, still not sent: none",
 		"the table holds 20000 rows (want 20000), weights sum to 51990000 (want 51990000)",

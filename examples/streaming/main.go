@@ -70,7 +70,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 	defer cancel()
 	readings := produce(ctx, total)
 
-	w, err := batch.NewWriter(db, table, []string{"sensor", "at", "value"}, batch.WithConfig(cfg))
+	w, err := batch.NewWriter(db, table, []string{"sensor", "at", "value"}, batch.DriverConfig(cfg))
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 		return fmt.Errorf("MYSQL_DSN: %w", err)
 	}
 	// Scan DATETIME back into time.Time, in UTC. The same cfg goes to
-	// batch.WithConfig, so that times are sized in the driver's own
+	// batch.DriverConfig, so that times are sized in the driver's own
 	// location.
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
@@ -94,7 +94,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 	input := batch.Structs(table, users)
 	fmt.Fprintf(out, "columns from the User type: %s\n", strings.Join(input.Columns(), ", "))
 
-	res, err := batch.Insert(ctx, db, input, batch.WithConfig(cfg))
+	res, err := batch.Insert(ctx, db, input, batch.DriverConfig(cfg))
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 		{"A-1", "anvil", 12_000},
 		{"B-2", "bellows", 4_500},
 		{"C-3", "chisel", 1_900},
-	}), upsert, batch.WithConfig(cfg))
+	}), upsert, batch.DriverConfig(cfg))
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 		{"C-3", "chisel", 1_900},
 		{"D-4", "drawknife", 3_300},
 		{"B-2", "bellows, leather", 4_200},
-	}), upsert, batch.WithConfig(cfg))
+	}), upsert, batch.DriverConfig(cfg))
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 		}
 	}
 	res, err = batch.Insert(ctx, db, batch.Values(table, columns, rows), upsert,
-		batch.Workers(4), batch.MaxRows(100), batch.WithConfig(cfg))
+		batch.Workers(4), batch.MaxRows(100), batch.DriverConfig(cfg))
 	if err != nil {
 		return err
 	}

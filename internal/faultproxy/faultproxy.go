@@ -24,10 +24,15 @@
 //     forwarded either way, nothing is closed, and new connections are
 //     accepted but not dialed through, until Thaw (or Close); what was read
 //     meanwhile is delivered then, as TCP would retransmit it.
+//     FreezeClients holds only the connections of some client addresses.
 //   - a marker: when a given byte string passes from client to server, the
 //     bytes that carry it are not forwarded, Options.OnMarker is called (for
 //     example to SIGKILL and restart the server, a "query of death"), and the
 //     connection is reset.
+//   - injected errors (Options.MySQL, Rules, Inject): the proxy follows the
+//     MySQL protocol, client commands and the server's replies, and a Rule
+//     answers a chosen command with an ERR packet, before or after the
+//     server ran it, and/or closes the connection there (see Rule).
 //
 // It has no dependency beyond the standard library. Toxiproxy does more, but
 // needs a server process and an HTTP API; these faults need neither.
@@ -93,6 +98,32 @@ type Options struct {
 
 	// DialTimeout bounds the dial to Target (default 5s).
 	DialTimeout time.Duration
+
+	// Listen is the address to listen on, "host:port" (default
+	// "127.0.0.1:0", a free port of 127.0.0.1).
+	Listen string
+	// LocalIP, when set, is the IP address the proxy dials Target from, so
+	// that the server sees every proxied connection come from it (any
+	// 127.x.y.z works on Linux without configuration).
+	LocalIP string
+
+	// MySQL turns on protocol following: the proxy reads the client's
+	// packets and the server's replies as MySQL packets (handshake, then
+	// commands and their replies: OK, ERR, EOF, result sets, prepare
+	// responses; CLIENT_DEPRECATE_EOF and MariaDB's metadata caching
+	// followed) so that rules (Rules, Inject) can answer a command with an
+	// error. Cuts, freezes and the marker work as without it, on whole
+	// packets. It needs a connection without TLS or compression: CLIENT_SSL
+	// is taken out of the server's greeting (a client that demands TLS
+	// fails to connect, one that prefers it goes on without), and a client
+	// that asks for compression is answered an ERR 1043 that says so. A
+	// reply the proxy cannot follow (a command it does not know, a cursor)
+	// makes it forward the rest of that connection as is; ProtocolErrors
+	// says why.
+	MySQL bool
+	// Rules are rules in force from the start, as if added by Inject before
+	// the first connection; they imply MySQL.
+	Rules []Rule
 }
 
 // Cut describes one cut, for test logs.
@@ -112,7 +143,17 @@ type Proxy struct {
 	conns  map[*link]struct{}
 	cuts   []Cut
 	closed bool
-	thaw   chan struct{} // non-nil while frozen; closed by Thaw or Close
+	thaw   chan struct{} // non-nil while frozen; closed by Thaw, Close or a new freeze
+	// frozen selects the connections a freeze holds, by client address;
+	// nil holds them all.
+	frozen func(client net.Addr) bool
+
+	// MySQL mode: the rules not fired yet, how many rules were ever added,
+	// what fired, and why connections were not (or no longer) followed.
+	rules      []*ruleState
+	nrules     int
+	injections []Injection
+	protoErrs  []error
 
 	accepted atomic.Int64
 	markers  atomic.Int64
@@ -134,15 +175,31 @@ func Start(opts Options) (*Proxy, error) {
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 5 * time.Second
 	}
+	if opts.LocalIP != "" && net.ParseIP(opts.LocalIP) == nil {
+		return nil, fmt.Errorf("faultproxy: LocalIP %q is not an IP address", opts.LocalIP)
+	}
+	for _, r := range opts.Rules {
+		if err := r.check(); err != nil {
+			return nil, err
+		}
+	}
+	opts.MySQL = opts.MySQL || len(opts.Rules) > 0
 	seed := opts.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if opts.Listen == "" {
+		opts.Listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("faultproxy: listen: %w", err)
 	}
 	p := &Proxy{opts: opts, ln: ln, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), conns: map[*link]struct{}{}}
+	for _, r := range opts.Rules {
+		p.addRuleLocked(r) // nothing runs yet
+	}
+	p.opts.Rules = nil
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -166,12 +223,25 @@ func (p *Proxy) Conns() int { return int(p.accepted.Load()) }
 
 // Freeze stops all forwarding without closing anything, like a network
 // that silently drops packets, until Thaw.
-func (p *Proxy) Freeze() {
+func (p *Proxy) Freeze() { p.freeze(nil) }
+
+// FreezeClients is Freeze for only the connections whose client address
+// (as the proxy sees it) match accepts, for example to cut one host off
+// from a server that others still reach. It replaces the selection of an
+// earlier Freeze or FreezeClients; Thaw ends it.
+func (p *Proxy) FreezeClients(match func(client net.Addr) bool) { p.freeze(match) }
+
+func (p *Proxy) freeze(match func(net.Addr) bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.thaw == nil && !p.closed {
-		p.thaw = make(chan struct{})
+	if p.closed {
+		return
 	}
+	if p.thaw != nil {
+		close(p.thaw) // the waiters check the new selection
+	}
+	p.thaw = make(chan struct{})
+	p.frozen = match
 }
 
 // Thaw ends a Freeze: the bytes held meanwhile are forwarded.
@@ -180,16 +250,19 @@ func (p *Proxy) Thaw() {
 	defer p.mu.Unlock()
 	if p.thaw != nil {
 		close(p.thaw)
-		p.thaw = nil
+		p.thaw, p.frozen = nil, nil
 	}
 }
 
-// waitThawed blocks while the proxy is frozen.
-func (p *Proxy) waitThawed() {
-	p.mu.Lock()
-	ch := p.thaw
-	p.mu.Unlock()
-	if ch != nil {
+// waitThawed blocks while the proxy is frozen for l.
+func (p *Proxy) waitThawed(l *link) {
+	for {
+		p.mu.Lock()
+		ch, match := p.thaw, p.frozen
+		p.mu.Unlock()
+		if ch == nil || (match != nil && !match(l.client.RemoteAddr())) {
+			return
+		}
 		<-ch
 	}
 }
@@ -205,7 +278,7 @@ func (p *Proxy) Close() error {
 	p.closed = true
 	if p.thaw != nil {
 		close(p.thaw) // the held bytes go nowhere: every connection is reset below
-		p.thaw = nil
+		p.thaw, p.frozen = nil, nil
 	}
 	err := p.ln.Close()
 	for l := range p.conns {
@@ -223,6 +296,7 @@ type link struct {
 	dir            Direction   // how the connection is cut
 	budget         int64       // client bytes left before the cut; < 0: none
 	lost           atomic.Bool // the reply is lost: drop what the server sends
+	hungUp         atomic.Bool // closed in order: drop what the client sends
 	once           sync.Once
 }
 
@@ -256,6 +330,22 @@ func (l *link) reset() {
 	})
 }
 
+// hangUp ends the link in order: the server's side is closed and the
+// client's half-closed (FIN), so that the client reads what was sent
+// before, then end-of-file, as from a server that closed the connection.
+// The client direction then drains (and drops) what the client still sends
+// until it closes its side too, lest a write of the client's be answered
+// by an RST that could reach it before it reads the end of file.
+func (l *link) hangUp() {
+	l.hungUp.Store(true)
+	if tc, ok := l.client.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	} else {
+		_ = l.client.Close()
+	}
+	_ = l.server.Close()
+}
+
 func (p *Proxy) accept() {
 	defer p.wg.Done()
 	for {
@@ -269,14 +359,14 @@ func (p *Proxy) accept() {
 	}
 }
 
-func (p *Proxy) serve(id int, client net.Conn) {
-	defer p.wg.Done()
+// newLink registers a link for client, drawing its cut; nil if the proxy
+// is closed.
+func (p *Proxy) newLink(id int, client net.Conn) *link {
 	l := &link{id: id, client: client, budget: -1}
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.closed {
-		p.mu.Unlock()
-		client.Close()
-		return
+		return nil
 	}
 	if p.opts.MaxCuts > 0 && len(p.cuts) < p.opts.MaxCuts {
 		l.budget = p.opts.CutMin + p.rng.Int64N(p.opts.CutMax-p.opts.CutMin+1)
@@ -286,7 +376,16 @@ func (p *Proxy) serve(id int, client net.Conn) {
 		}
 	}
 	p.conns[l] = struct{}{}
-	p.mu.Unlock()
+	return l
+}
+
+func (p *Proxy) serve(id int, client net.Conn) {
+	defer p.wg.Done()
+	l := p.newLink(id, client)
+	if l == nil {
+		client.Close()
+		return
+	}
 	defer func() {
 		l.reset()
 		p.mu.Lock()
@@ -294,8 +393,12 @@ func (p *Proxy) serve(id int, client net.Conn) {
 		p.mu.Unlock()
 	}()
 
-	p.waitThawed()
-	server, err := net.DialTimeout("tcp", p.opts.Target, p.opts.DialTimeout)
+	p.waitThawed(l)
+	d := net.Dialer{Timeout: p.opts.DialTimeout}
+	if p.opts.LocalIP != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(p.opts.LocalIP)}
+	}
+	server, err := d.Dial("tcp", p.opts.Target)
 	if err != nil {
 		return // the client sees its connection closed, as with a dead server
 	}
@@ -308,12 +411,18 @@ func (p *Proxy) serve(id int, client net.Conn) {
 		return
 	}
 	done := make(chan struct{}, 2)
-	go func() { p.pipe(l, server, client, ClientToServer); done <- struct{}{} }()
-	go func() { p.pipe(l, client, server, ServerToClient); done <- struct{}{} }()
+	if p.opts.MySQL {
+		w := newWire()
+		go func() { p.clientMySQL(l, w); done <- struct{}{} }()
+		go func() { p.serverMySQL(l, w); done <- struct{}{} }()
+	} else {
+		go func() { p.pipe(l, server, client, ClientToServer); done <- struct{}{} }()
+		go func() { p.pipe(l, client, server, ServerToClient); done <- struct{}{} }()
+	}
 	<-done
-	if !l.lost.Load() {
+	if !l.lost.Load() && !l.hungUp.Load() {
 		l.reset() // one side ended: end the other
-	} // else wait until the server has finished the command and closed
+	} // else wait until the server has finished the command and closed, or the client has
 	<-done
 }
 
@@ -332,78 +441,119 @@ func (p *Proxy) takeCut(c Cut) bool {
 // the marker.
 func (p *Proxy) pipe(l *link, dst, src net.Conn, dir Direction) {
 	buf := make([]byte, 32<<10)
-	var tail []byte // the last len(Marker)-1 bytes forwarded, to find a marker across reads
-	var passed int64
-	var f framer         // client to server: where packets end
-	lossPending := false // a ServerToClient cut waits for the end of the current packet
-	watch := dir == ClientToServer && len(p.opts.Marker) > 0
+	var cf clientFlow
 	for {
 		n, rerr := src.Read(buf)
 		data := buf[:n]
-		if dir == ServerToClient {
-			if l.lost.Load() {
-				data = nil // the reply is lost; read on until the server closes
-			}
-		} else if n > 0 {
-			if watch {
-				joined := append(tail, data...)
-				if bytes.Contains(joined, p.opts.Marker) {
-					p.markers.Add(1)
-					if p.opts.OnMarker != nil {
-						p.opts.OnMarker()
-					}
-					l.reset()
-					return
-				}
-				keep := min(len(joined), len(p.opts.Marker)-1)
-				tail = append(tail[:0], joined[len(joined)-keep:]...)
-			}
-			end := -1 // > 0: forward data[:end], then lose the reply
-			switch {
-			case lossPending:
-				if k, ended := f.next(data); ended {
-					end = k
-				}
-			case l.budget < 0:
-				f.feed(data)
-			case int64(n) < l.budget:
-				l.budget -= int64(n)
-				f.feed(data)
-			case !p.takeCut(Cut{Conn: l.id, Direction: l.dir, After: passed + l.budget}):
-				l.budget = -1 // no cut left: only forward from now on
-				f.feed(data)
-			case l.dir == ClientToServer:
-				_, _ = dst.Write(data[:l.budget])
-				l.reset()
-				return
-			default: // ServerToClient: finish the packet holding the last byte of the budget
-				at := int(l.budget)
-				l.budget = -1
-				if f.feed(data[:at]) {
-					end = at
-				} else if k, ended := f.next(data[at:]); ended {
-					end = at + k
-				} else {
-					lossPending = true
-				}
-			}
-			if end >= 0 {
-				_, _ = dst.Write(data[:end])
-				l.loseReply()
+		if dir == ClientToServer {
+			if n > 0 && !p.fromClient(l, &cf, data) {
 				return
 			}
-		}
-		if len(data) > 0 {
-			p.waitThawed()
+		} else if n > 0 && !l.lost.Load() { // else the reply is lost; read on until the server closes
+			p.waitThawed(l)
 			if _, err := dst.Write(data); err != nil {
 				return
 			}
-			passed += int64(len(data))
 		}
 		if rerr != nil {
 			return // EOF or a reset: the caller ends the other direction too
 		}
 	}
+}
+
+// clientFlow is the state of a link's client-to-server direction.
+type clientFlow struct {
+	tail        []byte // the last len(Marker)-1 bytes forwarded, to find a marker across reads
+	passed      int64  // client bytes forwarded
+	f           framer // where packets end
+	lossPending bool   // a ServerToClient cut waits for the end of the current packet
+}
+
+// fromClient forwards data from the client to the server, watching for
+// the marker and spending the link's budget. It returns false when the link
+// is done with (reset, or its reply lost).
+func (p *Proxy) fromClient(l *link, cf *clientFlow, data []byte) bool {
+	if p.sawMarker(cf, data) {
+		p.markers.Add(1)
+		if p.opts.OnMarker != nil {
+			p.opts.OnMarker()
+		}
+		l.reset()
+		return false
+	}
+	switch n, cut := p.spend(l, cf, data); cut {
+	case cutRequest:
+		_, _ = l.server.Write(data[:n])
+		l.reset()
+		return false
+	case cutReply:
+		_, _ = l.server.Write(data[:n])
+		l.loseReply()
+		return false
+	}
+	p.waitThawed(l)
+	if _, err := l.server.Write(data); err != nil {
+		return false
+	}
+	cf.passed += int64(len(data))
+	return true
+}
+
+// sawMarker reports whether the marker passes with data (also across
+// calls).
+func (p *Proxy) sawMarker(cf *clientFlow, data []byte) bool {
+	m := p.opts.Marker
+	if len(m) == 0 {
+		return false
+	}
+	joined := append(cf.tail, data...)
+	if bytes.Contains(joined, m) {
+		return true
+	}
+	keep := min(len(joined), len(m)-1)
+	cf.tail = append(cf.tail[:0], joined[len(joined)-keep:]...)
+	return false
+}
+
+// cutKind is what spend decides.
+type cutKind int
+
+const (
+	noCut      cutKind = iota // forward all the data
+	cutRequest                // forward the first n bytes, then reset
+	cutReply                  // forward the first n bytes, then lose the reply
+)
+
+// spend counts data, about to be forwarded, against the link's budget and
+// says whether (and after how many of its bytes) to cut.
+func (p *Proxy) spend(l *link, cf *clientFlow, data []byte) (n int, cut cutKind) {
+	switch {
+	case cf.lossPending:
+		if k, ended := cf.f.next(data); ended {
+			return k, cutReply
+		}
+	case l.budget < 0:
+		cf.f.feed(data)
+	case int64(len(data)) < l.budget:
+		l.budget -= int64(len(data))
+		cf.f.feed(data)
+	case !p.takeCut(Cut{Conn: l.id, Direction: l.dir, After: cf.passed + l.budget}):
+		l.budget = -1 // no cut left: only forward from now on
+		cf.f.feed(data)
+	case l.dir == ClientToServer:
+		return int(l.budget), cutRequest
+	default: // ServerToClient: finish the packet holding the last byte of the budget
+		at := int(l.budget)
+		l.budget = -1
+		if cf.f.feed(data[:at]) {
+			return at, cutReply
+		}
+		if k, ended := cf.f.next(data[at:]); ended {
+			return at + k, cutReply
+		}
+		cf.lossPending = true
+	}
+	return len(data), noCut
 }
 
 // framer follows MySQL packet boundaries in the bytes a client sends: each

@@ -69,14 +69,16 @@ func Shared(t testing.TB) string {
 	return shared.srv.DSN("")
 }
 
-// Shutdown closes the shared server and every server from Start or Private
-// not closed yet, and removes this process's template datadir. Call it from
+// Shutdown closes the shared server, every server from Start or Private
+// and every cluster from StartGalera or Galera not closed yet, and removes
+// this process's template datadir. Call it from
 // TestMain after m.Run. It is safe to call more than once; a later Start or
 // Shared starts afresh.
 func Shutdown() {
 	shared.mu.Lock()
 	shared.srv, shared.err = nil, nil
 	shared.mu.Unlock()
+	closeClusters()
 	for _, s := range registered() {
 		s.Close()
 	}

@@ -121,6 +121,7 @@ type Server struct {
 	bin     string
 	extra   []string
 	timeout time.Duration
+	user    string // as root: the user to run mariadbd as; "" means root
 
 	mu     sync.Mutex
 	proc   *process // the current (or last) mariadbd; nil before the first start
@@ -147,13 +148,8 @@ func (p *process) exited() bool {
 // once it accepts connections as root over TCP. The caller must Close it.
 // When no server binary is installed the error wraps ErrNoServer.
 func Start(opts Options) (*Server, error) {
-	for _, a := range opts.Args {
-		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		name = strings.ReplaceAll(name, "_", "-")
-		switch name {
-		case "no-defaults", "datadir", "port", "socket", "bind-address", "pid-file", "log-error", "tmpdir":
-			return nil, fmt.Errorf("testserver: Options.Args must not set %q: the harness sets it", a)
-		}
+	if err := checkArgs(opts.Args); err != nil {
+		return nil, err
 	}
 	bins, err := findBinaries()
 	if err != nil {
@@ -194,25 +190,43 @@ func Start(opts Options) (*Server, error) {
 		return fail(fmt.Errorf("testserver: copy template datadir: %w", err))
 	}
 
-	// The port is picked by binding port 0 and closing the listener, so
-	// another process may grab it before mariadbd binds it: retry then.
+	if err := s.startOnFreePort(); err != nil {
+		return fail(err)
+	}
+	register(s)
+	return s, nil
+}
+
+// startOnFreePort starts the server on a free port. The port is picked by
+// binding port 0 and closing the listener, so another process may grab it
+// before mariadbd binds it: it tries again then.
+func (s *Server) startOnFreePort() error {
 	const attempts = 5
 	for i := 1; ; i++ {
+		var err error
 		if s.port, err = freePort(); err != nil {
-			return fail(err)
+			return err
 		}
 		s.mu.Lock()
 		err = s.startLocked(context.Background())
 		s.mu.Unlock()
-		if err == nil {
-			break
-		}
-		if i == attempts || !errors.Is(err, errPortInUse) {
-			return fail(err)
+		if err == nil || i == attempts || !errors.Is(err, errPortInUse) {
+			return err
 		}
 	}
-	register(s)
-	return s, nil
+}
+
+// checkArgs refuses Options.Args that set what the harness places.
+func checkArgs(args []string) error {
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		name = strings.ReplaceAll(name, "_", "-")
+		switch name {
+		case "no-defaults", "datadir", "port", "socket", "bind-address", "pid-file", "log-error", "tmpdir":
+			return fmt.Errorf("testserver: Options.Args must not set %q: the harness sets it", a)
+		}
+	}
+	return nil
 }
 
 var errPortInUse = errors.New("port already in use")
@@ -231,7 +245,7 @@ func (s *Server) args() []string {
 		"--skip-name-resolve",
 		"--skip-log-bin",
 	}
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && s.user == "" {
 		// mariadbd refuses to run as root unless told to.
 		a = append(a, "--user=root")
 	}
@@ -270,6 +284,13 @@ func (s *Server) startLocked(ctx context.Context) error {
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = sysProcAttr()
+	if s.user != "" && os.Geteuid() == 0 {
+		// Started as that user rather than switching with --user, which
+		// would clear Pdeathsig.
+		if err := runAs(cmd.SysProcAttr, s.user); err != nil {
+			return err
+		}
+	}
 	p, err := startProcess(cmd)
 	if err != nil {
 		return fmt.Errorf("testserver: start %s: %w", s.bin, err)

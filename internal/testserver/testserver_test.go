@@ -284,6 +284,12 @@ func (f *fakeTB) Skipf(format string, a ...any)  { f.how = "skip"; runtime.Goexi
 func (f *fakeTB) Fatalf(format string, a ...any) { f.how = "fatal"; runtime.Goexit() }
 
 func TestSkipOrFatal(t *testing.T) {
+	checkSkipOrFatal(t, skipOrFatal, ErrNoServer, "no server")
+}
+
+// checkSkipOrFatal checks a skip-or-fail policy: an error wrapping missing
+// skips, unless CI is set; any other error fails.
+func checkSkipOrFatal(t *testing.T, skipOrFatal func(testing.TB, error), missing error, what string) {
 	run := func(err error) string {
 		f := &fakeTB{TB: t}
 		done := make(chan struct{})
@@ -291,16 +297,16 @@ func TestSkipOrFatal(t *testing.T) {
 		<-done
 		return f.how
 	}
-	noServer := fmt.Errorf("%w (test)", ErrNoServer)
+	absent := fmt.Errorf("%w (test)", missing)
 	t.Setenv("CI", "")
-	if got := run(noServer); got != "skip" {
-		t.Errorf("no server, CI unset: %s, want skip", got)
+	if got := run(absent); got != "skip" {
+		t.Errorf("%s, CI unset: %s, want skip", what, got)
 	}
 	if got := run(errors.New("boom")); got != "fatal" {
 		t.Errorf("other error, CI unset: %s, want fatal", got)
 	}
 	t.Setenv("CI", "true")
-	if got := run(noServer); got != "fatal" {
-		t.Errorf("no server, CI=true: %s, want fatal", got)
+	if got := run(absent); got != "fatal" {
+		t.Errorf("%s, CI=true: %s, want fatal", what, got)
 	}
 }
