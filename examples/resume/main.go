@@ -67,9 +67,14 @@ func run(ctx context.Context, dsn string, out io.Writer) error {
 
 	// 1. The first attempt is cancelled once 5,000 rows are written, as
 	// Ctrl-C or a shutdown would. Statements already sent get a short grace
-	// to answer, so the Result stays exact.
+	// to answer, so the Result stays exact. Progress counts committed rows:
+	// CommitEvery(1) commits each chunk on its own, so that the count moves
+	// chunk by chunk and the cancel comes well before the bad row (with the
+	// default groups of chunks, the second worker's transaction would reach
+	// it first).
 	ctx1, cancel := context.WithCancel(ctx)
 	res, err := batch.Insert(ctx1, db, batch.Values(table, columns, rows), batch.DriverConfig(cfg),
+		batch.CommitEvery(1),
 		batch.OnProgress(func(p batch.Progress) {
 			if p.Rows >= 5000 {
 				cancel()
