@@ -311,17 +311,26 @@ func (e *engine) reopen(ctx context.Context, r *run) (*session, error) {
 
 // reopenFor opens a fresh session for the next attempt at the rows of span
 // and notes whether the server restarted since the last failed one (a
-// crash, not a cut).
+// crash, not a cut). A restart counts against the rows only when their
+// statement was in flight; one that came between two statements is logged
+// all the same.
 func (e *engine) reopenFor(ctx context.Context, a *attempts, f *flight, span Range) (*session, error) {
 	s, err := e.openRetrying(ctx, a)
 	if err != nil {
 		return nil, err
 	}
-	if f.inFlight && s.lim.restartedSince(f.last) {
-		f.restarts++
-		e.log.Warn("batch: the server restarted while a chunk was in flight", "first", span.First, "end", span.End,
-			"restarts", f.restarts, "uptime_s", int(time.Since(s.lim.ServerStarted).Seconds()))
+	if !s.lim.restartedSince(f.last) {
+		return s, nil
 	}
+	uptime := int(time.Since(s.lim.ServerStarted).Seconds())
+	if !f.inFlight {
+		e.log.Warn("batch: the server restarted between two statements", "first", span.First, "end", span.End,
+			"uptime_s", uptime)
+		return s, nil
+	}
+	f.restarts++
+	e.log.Warn("batch: the server restarted while a chunk was in flight", "first", span.First, "end", span.End,
+		"restarts", f.restarts, "uptime_s", uptime)
 	return s, nil
 }
 
