@@ -97,7 +97,9 @@ func (w *worker) deliverGroup(ctx context.Context, g group) error {
 // runTxns delivers the transactions of queue in order, and those each is
 // cut into. A group that ends with an error may leave a prefix to write
 // first: the chunks before a row the server refused, which are written as
-// they would be chunk by chunk.
+// they would be chunk by chunk. The retry budget is one of time without
+// progress, as a chunk's is: when a part of a group commits, the parts
+// still to go start a fresh budget.
 func (w *worker) runTxns(ctx context.Context, queue []*txn) error {
 	for len(queue) > 0 {
 		next, err := w.deliverTxn(ctx, queue[0])
@@ -106,6 +108,11 @@ func (w *worker) runTxns(ctx context.Context, queue []*txn) error {
 				return errors.Join(err, w.runTxns(ctx, next))
 			}
 			return err
+		}
+		if next == nil { // committed
+			for _, t := range queue[1:] {
+				t.a = attempts{policy: t.a.policy, start: time.Now()}
+			}
 		}
 		queue = append(next, queue[1:]...)
 	}
@@ -467,11 +474,12 @@ func (w *worker) settleCommit(ctx context.Context, t *txn) (txStep, error) {
 		sctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 2*e.env.grace)
 		defer cancel()
 	}
+	var so settled
 	for {
 		s, err := e.openRetrying(sctx, &t.a)
 		if err == nil {
 			var found bool
-			found, err = e.committed(sctx, s, t)
+			found, err = e.committed(sctx, s, t, &so)
 			s.close()
 			if err == nil {
 				e.log.Info("batch: lost COMMIT settled", "first", t.g.span.First, "end", t.g.span.End,
@@ -515,12 +523,24 @@ func (e *engine) settledBy() string {
 	return "keys"
 }
 
+// settled is how far the look-ups after a lost COMMIT got on the
+// connections that were lost before they ended: once the old connection is
+// gone, what it committed stays, so an attempt goes on where the last one
+// stopped (with connections killed often, a look-up of every chunk of a
+// large group on one connection might never end).
+type settled struct {
+	gone       bool // the old connection is known to be gone
+	chunks     int  // chunks counted
+	found, all int  // their rows found, and in all
+}
+
 // committed reports, on a fresh session s, whether the group's lost COMMIT
-// committed.
-func (e *engine) committed(ctx context.Context, s *session, t *txn) (bool, error) {
-	if !over(ctx, s, t.last, gone) {
+// committed; so records what is known already.
+func (e *engine) committed(ctx context.Context, s *session, t *txn, so *settled) (bool, error) {
+	if !so.gone && !over(ctx, s, t.last, gone) {
 		return false, errNotGone
 	}
+	so.gone = true
 	if e.ledger != nil {
 		var found bool
 		err := withSyncWait(ctx, s, func() (err error) {
@@ -532,18 +552,17 @@ func (e *engine) committed(ctx context.Context, s *session, t *txn) (bool, error
 	if e.policy != unknownVerify {
 		return false, errNotSettled
 	}
-	found, all := 0, 0
-	for _, d := range t.chunks {
+	for _, d := range t.chunks[so.chunks:] {
 		n, err := e.verify(ctx, s, d)
 		if err != nil {
 			return false, err
 		}
-		found, all = found+n, all+d.rows()
+		so.chunks, so.found, so.all = so.chunks+1, so.found+n, so.all+d.rows()
 	}
-	if found != 0 && found != all {
+	if so.found != 0 && so.found != so.all {
 		return false, errNotSettled
 	}
-	return found == all && all > 0, nil
+	return so.found == so.all && so.all > 0, nil
 }
 
 // killStopped kills connection id, whose statement a stopping load gave

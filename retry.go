@@ -19,8 +19,10 @@ import (
 // every 50 ms does not use up the batch's retries. The zero value means the
 // defaults, which ride out a server restart of 10 seconds.
 type RetryPolicy struct {
-	// MaxElapsed is how long one chunk may keep failing before the batch
-	// gives up (default 30s). A negative value disables retries.
+	// MaxElapsed is how long one chunk, or one transaction of chunks (see
+	// CommitEvery), may keep failing before the batch gives up (default
+	// 30s); a transaction replayed in parts starts afresh each time a part
+	// commits. A negative value disables retries.
 	MaxElapsed time.Duration
 	// InitialBackoff is the first wait (default 50ms); each further wait
 	// doubles, up to MaxBackoff (default 2s), with full jitter.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -499,4 +500,125 @@ func TestGroupsSpread(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGroupBudgetAfterProgress fails every transaction of more than one
+// chunk at its second INSERT (the proxy drops it and resets the
+// connection): a group of 16 chunks is replayed in halves down to single
+// chunks, 15 failures in all, each followed by a wait of 200-400 ms. The
+// retry budget (2 s) covers the longest run of failures without a commit
+// (16, 8, 4, 2 chunks: 3 waits), not the 14 waits of the whole group: a
+// budget counted from the group's first attempt gives up.
+func TestGroupBudgetAfterProgress(t *testing.T) {
+	srv, db := faultServer(t)
+	table := newTable(t, db, faultKeyed)
+	proxy, dsn := faultProxy(t, srv, faultproxy.Options{MySQL: true})
+	var mu sync.Mutex
+	inTxn := map[int]int{} // INSERTs run since START TRANSACTION, by connection
+	insert := func(c faultproxy.Command) bool {
+		return c.Cmd != faultproxy.ComStmtPrepare && strings.HasPrefix(c.SQL, "INSERT")
+	}
+	count := func(c faultproxy.Command) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case c.SQL == "START TRANSACTION":
+			inTxn[c.Conn] = 0
+		case insert(c):
+			inTxn[c.Conn]++
+		}
+		return false
+	}
+	second := func(c faultproxy.Command) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return insert(c) && inTxn[c.Conn] == 2
+	}
+	const failures = 15
+	rules := []faultproxy.Rule{{Match: count, Close: true}}
+	for range failures {
+		rules = append(rules, faultproxy.Rule{Match: second, Close: true}) // a lost request
+	}
+	for _, r := range rules {
+		if err := proxy.Inject(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pdb, _ := openDSN(t, dsn)
+	log := &logRecorder{}
+	ids := faultIDs(0, 1600)
+	res, err := batch.Insert(context.Background(), pdb, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)),
+		batch.MaxRows(100), batch.CommitEvery(16), batch.Workers(1), batch.Logger(log.logger()),
+		batch.Retry(batch.RetryPolicy{MaxElapsed: 2 * time.Second, InitialBackoff: 400 * time.Millisecond, MaxBackoff: 400 * time.Millisecond}))
+	t.Logf("%d injections, %d retries, %v; log:%s", len(proxy.Injections()), res.Retries, res.Elapsed.Round(time.Millisecond), log.summary())
+	if err != nil {
+		t.Fatalf("err = %v", err)
+	}
+	if got := len(proxy.Injections()); got != failures || res.Retries != failures {
+		t.Errorf("%d transactions failed, Retries = %d: want %d of each", got, res.Retries, failures)
+	}
+	faultCheckRanges(t, res, len(ids))
+	faultExact(t, db, table, ids, 24)
+}
+
+// TestLostCommitLookupResumes loses the reply to a group's COMMIT (the
+// server committed it), then loses the connection of every second key
+// look-up on a connection: each settling attempt counts one more of the
+// group's four chunks. What was counted is kept across attempts (the old
+// connection is gone, so the table no longer changes for these rows), so
+// the group settles as committed after three lost look-ups; counting from
+// the first chunk again on every connection would never get past the
+// second, and would give up when the budget ran out.
+func TestLostCommitLookupResumes(t *testing.T) {
+	srv, db := faultServer(t)
+	table := newTable(t, db, faultKeyed)
+	proxy, dsn := faultProxy(t, srv, faultproxy.Options{MySQL: true})
+	var mu sync.Mutex
+	lookups := map[int]int{} // key look-ups run, by connection
+	lookup := func(c faultproxy.Command) bool {
+		return c.Cmd != faultproxy.ComStmtPrepare && strings.HasPrefix(c.SQL, "SELECT COUNT(*) FROM `"+table+"`")
+	}
+	count := func(c faultproxy.Command) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if lookup(c) {
+			lookups[c.Conn]++
+		}
+		return false
+	}
+	second := func(c faultproxy.Command) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return lookup(c) && lookups[c.Conn] == 2
+	}
+	rules := []faultproxy.Rule{
+		{Match: count, Close: true},
+		{Match: faultproxy.SQLContains(faultproxy.ComQuery, "COMMIT"), Forward: true, Close: true},
+	}
+	for range 20 {
+		rules = append(rules, faultproxy.Rule{Match: second, Close: true})
+	}
+	for _, r := range rules {
+		if err := proxy.Inject(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pdb, _ := openDSN(t, dsn)
+	log := &logRecorder{}
+	ids := faultIDs(0, 400)
+	res, err := batch.Insert(context.Background(), pdb, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)),
+		batch.MaxRows(100), batch.CommitEvery(4), batch.Workers(1), batch.Logger(log.logger()),
+		batch.Retry(batch.RetryPolicy{MaxElapsed: 2 * time.Second, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}))
+	t.Logf("%d injections; log:%s", len(proxy.Injections()), log.summary())
+	if err != nil {
+		t.Fatalf("err = %v", err)
+	}
+	if got := len(proxy.Injections()); got != 4 {
+		t.Errorf("%d injections, want 4: the COMMIT reply and three look-ups lost", got)
+	}
+	if log.count("batch: lost COMMIT settled", "committed", "true", "by", "keys") != 1 {
+		t.Error("no lost COMMIT settled by keys found committed")
+	}
+	faultCheckRanges(t, res, len(ids))
+	faultExact(t, db, table, ids, 24)
 }
