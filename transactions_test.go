@@ -502,6 +502,55 @@ func TestGroupsSpread(t *testing.T) {
 	}
 }
 
+// cutEverySecond makes the proxy lose, by resetting the connection before
+// the server gets it, the second command that match accepts on a
+// connection since the last one that restart accepts (nil: since the
+// connection opened), up to cuts times in all. Commands are counted as
+// they run; a prepare is not counted.
+func cutEverySecond(t *testing.T, proxy *faultproxy.Proxy, match, restart func(faultproxy.Command) bool, cuts int) {
+	t.Helper()
+	var mu sync.Mutex
+	seen := map[int]int{} // by connection
+	counts := func(c faultproxy.Command) bool { return c.Cmd != faultproxy.ComStmtPrepare && match(c) }
+	count := func(c faultproxy.Command) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case restart != nil && restart(c):
+			seen[c.Conn] = 0
+		case counts(c):
+			seen[c.Conn]++
+		}
+		return false // it only counts
+	}
+	second := func(c faultproxy.Command) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return counts(c) && seen[c.Conn] == 2
+	}
+	rules := []faultproxy.Rule{{Match: count, Close: true}}
+	for range cuts {
+		rules = append(rules, faultproxy.Rule{Match: second, Close: true}) // a lost request
+	}
+	for _, r := range rules {
+		if err := proxy.Inject(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// budgetInsert inserts ids into table through dsn on one worker, in chunks
+// of 100 rows and groups of commitEvery chunks, with a retry budget of 2 s
+// and waits of wait/2 to wait; it returns what the load logged too.
+func budgetInsert(t *testing.T, dsn, table string, ids []int64, commitEvery int, wait time.Duration) (batch.Result, *logRecorder, error) {
+	pdb, _ := openDSN(t, dsn)
+	log := &logRecorder{}
+	res, err := batch.Insert(context.Background(), pdb, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)),
+		batch.MaxRows(100), batch.CommitEvery(commitEvery), batch.Workers(1), batch.Logger(log.logger()),
+		batch.Retry(batch.RetryPolicy{MaxElapsed: 2 * time.Second, InitialBackoff: wait, MaxBackoff: wait}))
+	return res, log, err
+}
+
 // TestGroupBudgetAfterProgress fails every transaction of more than one
 // chunk at its second INSERT (the proxy drops it and resets the
 // connection): a group of 16 chunks is replayed in halves down to single
@@ -513,43 +562,11 @@ func TestGroupBudgetAfterProgress(t *testing.T) {
 	srv, db := faultServer(t)
 	table := newTable(t, db, faultKeyed)
 	proxy, dsn := faultProxy(t, srv, faultproxy.Options{MySQL: true})
-	var mu sync.Mutex
-	inTxn := map[int]int{} // INSERTs run since START TRANSACTION, by connection
-	insert := func(c faultproxy.Command) bool {
-		return c.Cmd != faultproxy.ComStmtPrepare && strings.HasPrefix(c.SQL, "INSERT")
-	}
-	count := func(c faultproxy.Command) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case c.SQL == "START TRANSACTION":
-			inTxn[c.Conn] = 0
-		case insert(c):
-			inTxn[c.Conn]++
-		}
-		return false
-	}
-	second := func(c faultproxy.Command) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return insert(c) && inTxn[c.Conn] == 2
-	}
 	const failures = 15
-	rules := []faultproxy.Rule{{Match: count, Close: true}}
-	for range failures {
-		rules = append(rules, faultproxy.Rule{Match: second, Close: true}) // a lost request
-	}
-	for _, r := range rules {
-		if err := proxy.Inject(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pdb, _ := openDSN(t, dsn)
-	log := &logRecorder{}
+	cutEverySecond(t, proxy, func(c faultproxy.Command) bool { return strings.HasPrefix(c.SQL, "INSERT") },
+		func(c faultproxy.Command) bool { return c.SQL == "START TRANSACTION" }, failures)
 	ids := faultIDs(0, 1600)
-	res, err := batch.Insert(context.Background(), pdb, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)),
-		batch.MaxRows(100), batch.CommitEvery(16), batch.Workers(1), batch.Logger(log.logger()),
-		batch.Retry(batch.RetryPolicy{MaxElapsed: 2 * time.Second, InitialBackoff: 400 * time.Millisecond, MaxBackoff: 400 * time.Millisecond}))
+	res, log, err := budgetInsert(t, dsn, table, ids, 16, 400*time.Millisecond)
 	t.Logf("%d injections, %d retries, %v; log:%s", len(proxy.Injections()), res.Retries, res.Elapsed.Round(time.Millisecond), log.summary())
 	if err != nil {
 		t.Fatalf("err = %v", err)
@@ -573,42 +590,14 @@ func TestLostCommitLookupResumes(t *testing.T) {
 	srv, db := faultServer(t)
 	table := newTable(t, db, faultKeyed)
 	proxy, dsn := faultProxy(t, srv, faultproxy.Options{MySQL: true})
-	var mu sync.Mutex
-	lookups := map[int]int{} // key look-ups run, by connection
-	lookup := func(c faultproxy.Command) bool {
-		return c.Cmd != faultproxy.ComStmtPrepare && strings.HasPrefix(c.SQL, "SELECT COUNT(*) FROM `"+table+"`")
+	if err := proxy.Inject(faultproxy.Rule{Match: faultproxy.SQLContains(faultproxy.ComQuery, "COMMIT"), Forward: true, Close: true}); err != nil {
+		t.Fatal(err) // the reply lost, the COMMIT run
 	}
-	count := func(c faultproxy.Command) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if lookup(c) {
-			lookups[c.Conn]++
-		}
-		return false
-	}
-	second := func(c faultproxy.Command) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return lookup(c) && lookups[c.Conn] == 2
-	}
-	rules := []faultproxy.Rule{
-		{Match: count, Close: true},
-		{Match: faultproxy.SQLContains(faultproxy.ComQuery, "COMMIT"), Forward: true, Close: true},
-	}
-	for range 20 {
-		rules = append(rules, faultproxy.Rule{Match: second, Close: true})
-	}
-	for _, r := range rules {
-		if err := proxy.Inject(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pdb, _ := openDSN(t, dsn)
-	log := &logRecorder{}
+	cutEverySecond(t, proxy, func(c faultproxy.Command) bool {
+		return strings.HasPrefix(c.SQL, "SELECT COUNT(*) FROM `"+table+"`")
+	}, nil, 20)
 	ids := faultIDs(0, 400)
-	res, err := batch.Insert(context.Background(), pdb, batch.Values(table, []string{"id", "v"}, faultInput(ids, 24)),
-		batch.MaxRows(100), batch.CommitEvery(4), batch.Workers(1), batch.Logger(log.logger()),
-		batch.Retry(batch.RetryPolicy{MaxElapsed: 2 * time.Second, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}))
+	res, log, err := budgetInsert(t, dsn, table, ids, 4, 200*time.Millisecond)
 	t.Logf("%d injections; log:%s", len(proxy.Injections()), log.summary())
 	if err != nil {
 		t.Fatalf("err = %v", err)
