@@ -86,8 +86,17 @@ func killAll(t testing.TB, db sqlHandle, where string) []int64 {
 	if err != nil {
 		t.Fatalf("kill connections where %s: %v", where, err)
 	}
+	waitGone(t, db, killed)
+	return killed
+}
+
+// waitGone waits until the connections killed have left the PROCESSLIST:
+// the server has closed them, so that a pool's liveness check sees an idle
+// one is dead rather than sending a query on it.
+func waitGone(t testing.TB, db sqlHandle, killed []int64) {
+	t.Helper()
 	if len(killed) == 0 {
-		return nil
+		return
 	}
 	ids := make([]string, len(killed))
 	for i, id := range killed {
@@ -95,11 +104,10 @@ func killAll(t testing.TB, db sqlHandle, where string) []int64 {
 	}
 	q := "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN (" + strings.Join(ids, ",") + ")"
 	left := 0
-	waitFor(t, 10*time.Second, fmt.Sprintf("the killed connections %v to leave the PROCESSLIST", killed), func() bool {
+	waitFor(t, 10*time.Second, fmt.Sprintf("the %d killed connections to leave the PROCESSLIST", len(killed)), func() bool {
 		readRow(t, db, q, &left)
 		return left == 0
 	}, every(5*time.Millisecond), detail(func() string { return fmt.Sprintf("%d still listed", left) }))
-	return killed
 }
 
 // killConn kills connection id (see killAll) and fails t unless it was
@@ -113,7 +121,9 @@ func killConn(t testing.TB, db sqlHandle, id int64) {
 
 // startKiller runs killWhere(where) every period on a pool of its own on
 // dsn, until stop is called or, if max > 0, it has killed max connections;
-// stop (also run when t ends) returns the number of connections killed.
+// stop (also run when t ends) lets a round of kills end, waits until the
+// server has closed every connection killed (a pool of the test may hold
+// one, idle, killed an instant before) and returns the number killed.
 func startKiller(t testing.TB, dsn string, period time.Duration, where string, max int) (stop func() int) {
 	t.Helper()
 	kdb, err := sql.Open("mysql", dsn)
@@ -122,6 +132,7 @@ func startKiller(t testing.TB, dsn string, period time.Duration, where string, m
 	}
 	kdb.SetMaxOpenConns(1)
 	var kills atomic.Int64
+	var all []int64 // read once done is closed
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -134,7 +145,10 @@ func startKiller(t testing.TB, dsn string, period time.Duration, where string, m
 				return
 			case <-tick.C:
 			}
-			killed, _ := killWhere(ctx, kdb, where) // a connection may end before its KILL
+			// Not ctx: a KILL cut short on the client may still run on the
+			// server after stop returned, and go unrecorded.
+			killed, _ := killWhere(context.Background(), kdb, where) // a connection may end before its KILL
+			all = append(all, killed...)
 			kills.Add(int64(len(killed)))
 		}
 	}()
@@ -143,6 +157,7 @@ func startKiller(t testing.TB, dsn string, period time.Duration, where string, m
 		once.Do(func() {
 			cancel()
 			<-done
+			waitGone(t, kdb, all)
 			kdb.Close()
 		})
 		return int(kills.Load())
