@@ -109,6 +109,20 @@ func checkedText(check func(Field) error) converter {
 	}
 }
 
+// numberField is the converter of a numeric column that sends NULL as NULL, a
+// JSON true or false as 1 or 0, and hands any other field to text.
+func numberField(text converter) converter {
+	return func(f Field) (any, error) {
+		switch f.Kind {
+		case Null:
+			return nil, nil
+		case Bool:
+			return boolInt(f), nil
+		}
+		return text(f)
+	}
+}
+
 // boolInt is 1 for a JSON true and 0 for false.
 func boolInt(f Field) int64 {
 	if f.Text == "true" {
@@ -124,13 +138,7 @@ func boolInt(f Field) int64 {
 // out of range. JSON true and false are 1 and 0.
 func integerConverter(c column) converter {
 	unsigned := c.Unsigned()
-	return func(f Field) (any, error) {
-		switch f.Kind {
-		case Null:
-			return nil, nil
-		case Bool:
-			return boolInt(f), nil
-		}
+	return numberField(func(f Field) (any, error) {
 		if v, ok := parseInteger(f.Text, unsigned); ok {
 			return v, nil
 		}
@@ -147,7 +155,7 @@ func integerConverter(c column) converter {
 			}
 		}
 		return f.Text, nil // out of range: the server refuses it
-	}
+	})
 }
 
 // parseInteger parses a base-10 integer with an optional sign: int64, or
@@ -168,47 +176,29 @@ func parseInteger(s string, unsigned bool) (any, bool) {
 // or two-digit year as text ('0' is 2000, where the number 0 is 0000), as
 // LOAD DATA does. Only an integer literal is taken.
 func yearConverter(c column) converter {
-	return func(f Field) (any, error) {
-		switch f.Kind {
-		case Null:
-			return nil, nil
-		case Bool:
-			return boolInt(f), nil
-		}
+	return numberField(func(f Field) (any, error) {
 		if _, ok := parseInteger(f.Text, false); !ok {
 			return nil, refuse(c, f, "is not a year")
 		}
 		return f.Text, nil
-	}
+	})
 }
 
 // toBit sends a BIT: base-10 digits as the number they are (uint64), any
 // other text as its bytes, which the server reads as a binary string (as
 // SELECT ... INTO OUTFILE writes BIT values).
-func toBit(f Field) (any, error) {
-	switch f.Kind {
-	case Null:
-		return nil, nil
-	case Bool:
-		return boolInt(f), nil
-	}
+var toBit = numberField(func(f Field) (any, error) {
 	if v, err := strconv.ParseUint(f.Text, 10, 64); err == nil {
 		return v, nil
 	}
 	return []byte(f.Text), nil
-}
+})
 
 // decimalConverter sends DECIMAL text as it is, which the server converts
 // exactly (a float64 would round it). A text that is not a number, or that
 // has more significant decimals than the column's scale, is refused.
 func decimalConverter(c column) converter {
-	return func(f Field) (any, error) {
-		switch f.Kind {
-		case Null:
-			return nil, nil
-		case Bool:
-			return boolInt(f), nil
-		}
+	return numberField(func(f Field) (any, error) {
 		d, ok := parseNumber(f.Text)
 		switch {
 		case !ok:
@@ -218,7 +208,7 @@ func decimalConverter(c column) converter {
 				d.scale(), strings.ToUpper(c.ColumnType), c.Scale)
 		}
 		return f.Text, nil
-	}
+	})
 }
 
 // floatConverter sends a float64 when the text parses to a finite float
@@ -232,13 +222,7 @@ func floatConverter(c column) converter {
 	if c.DataType == "float" {
 		bits = 32
 	}
-	return func(f Field) (any, error) {
-		switch f.Kind {
-		case Null:
-			return nil, nil
-		case Bool:
-			return boolInt(f), nil
-		}
+	return numberField(func(f Field) (any, error) {
 		d, ok := parseNumber(f.Text)
 		if !ok {
 			return nil, refuse(c, f, "is not a number")
@@ -254,7 +238,7 @@ func floatConverter(c column) converter {
 			return v, nil
 		}
 		return f.Text, nil
-	}
+	})
 }
 
 // roundTrips reports whether v, formatted, is the text s, ignoring trailing
