@@ -27,17 +27,7 @@ func TestChunkTime(t *testing.T) {
 			return batch.Insert(context.Background(), db, batch.Values(table, []string{"id", "v"}, rows), opts...)
 		}},
 		{"Writer", func(db *sql.DB, table string, opts ...batch.Option) (batch.Result, error) {
-			ctx := context.Background()
-			w, err := batch.NewWriter(db, table, []string{"id", "v"}, opts...)
-			if err != nil {
-				return batch.Result{}, err
-			}
-			for _, r := range rows {
-				if err := w.Write(ctx, r...); err != nil {
-					break // sticky: Close returns it
-				}
-			}
-			return w.Close(ctx)
+			return writerLoad(context.Background(), db, table, rows, opts...)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

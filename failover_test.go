@@ -61,16 +61,7 @@ var galeraWrites = []galeraWrite{
 		return batch.Replace(ctx, g.dbs[0], batch.Values(table, []string{"id", "v"}, rows), g.failover(opts)...)
 	}},
 	{"Writer", func(ctx context.Context, g *galera, table string, rows [][]any, opts ...batch.Option) (batch.Result, error) {
-		w, err := batch.NewWriter(g.dbs[0], table, []string{"id", "v"}, g.failover(opts)...)
-		if err != nil {
-			return batch.Result{}, err
-		}
-		for _, r := range rows {
-			if err := w.Write(ctx, r...); err != nil {
-				break
-			}
-		}
-		return w.Close(ctx)
+		return writerLoad(ctx, g.dbs[0], table, rows, g.failover(opts)...)
 	}},
 }
 

@@ -469,17 +469,6 @@ var rejPathRows = [][]any{
 	{int64(5), "ok5"}, {int64(5), "dup5"}, {int64(6), "ok6"},
 }
 
-// rejWrite loads rows through w and closes it.
-func rejWrite(w *batch.Writer, rows [][]any) (batch.Result, error) {
-	ctx := context.Background()
-	for _, r := range rows {
-		if err := w.Write(ctx, r...); err != nil {
-			break // Close returns it
-		}
-	}
-	return w.Close(ctx)
-}
-
 // rejPaths are Insert, Replace, ON DUPLICATE KEY UPDATE, Ignore, a Writer
 // and a REPLACE Writer, and a Writer whose rejections go to OnReject.
 func rejPaths() []rejPath {
@@ -495,7 +484,7 @@ func rejPaths() []rejPath {
 			if err != nil {
 				t.Fatalf("new writer: %v", err)
 			}
-			res, err := rejWrite(w, rows)
+			res, err := writeAll(context.Background(), w, rows)
 			return res, res.Rejected, err
 		}
 	}
@@ -533,7 +522,7 @@ func rejWriteOnReject(t *testing.T, db *sql.DB, table string, rows [][]any, opts
 	if err != nil {
 		t.Fatalf("new writer: %v", err)
 	}
-	res, err := rejWrite(w, rows)
+	res, err := writeAll(context.Background(), w, rows)
 	if res.Rejected != nil {
 		t.Errorf("Result.Rejected = %v with OnReject, want nil", res.Rejected)
 	}
@@ -795,7 +784,7 @@ func TestRejectMyISAM(t *testing.T) {
 			if err != nil {
 				t.Fatalf("new writer: %v", err)
 			}
-			return rejWrite(w, rows)
+			return writeAll(context.Background(), w, rows)
 		}},
 	}
 	for _, c := range cases {
@@ -870,7 +859,7 @@ func TestRejectRepeatedKeyAcrossChunks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("new writer: %v", err)
 			}
-			return rejWrite(w, rows)
+			return writeAll(context.Background(), w, rows)
 		}},
 	}
 	for _, l := range loads {

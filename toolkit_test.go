@@ -166,6 +166,29 @@ func startKiller(t testing.TB, dsn string, period time.Duration, where string, m
 	return stop
 }
 
+// ---- loading through a Writer ----
+
+// writeAll writes rows through w and closes it; a Write error is sticky,
+// so Close returns it.
+func writeAll(ctx context.Context, w *batch.Writer, rows [][]any) (batch.Result, error) {
+	for _, r := range rows {
+		if err := w.Write(ctx, r...); err != nil {
+			break
+		}
+	}
+	return w.Close(ctx)
+}
+
+// writerLoad loads rows into columns id and v of table through a new
+// Writer on db (see writeAll).
+func writerLoad(ctx context.Context, db batch.DB, table string, rows [][]any, opts ...batch.Option) (batch.Result, error) {
+	w, err := batch.NewWriter(db, table, []string{"id", "v"}, opts...)
+	if err != nil {
+		return batch.Result{}, err
+	}
+	return writeAll(ctx, w, rows)
+}
+
 // ---- recording the package's log ----
 
 // logRecorder is a slog.Handler that keeps every record the package logs,

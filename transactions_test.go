@@ -357,16 +357,7 @@ func TestLedgerWriterResume(t *testing.T) {
 	rows := faultInput(ids, 24)
 	table := newTable(t, db, txUnkeyed)
 	write := func(rows [][]any) (batch.Result, error) {
-		w, err := batch.NewWriter(db, table, []string{"id", "v"}, batch.Ledger(ledgerTable, table), batch.MaxRows(1000))
-		if err != nil {
-			return batch.Result{}, err
-		}
-		for _, r := range rows {
-			if err := w.Write(ctx, r...); err != nil {
-				break
-			}
-		}
-		return w.Close(ctx)
+		return writerLoad(ctx, db, table, rows, batch.Ledger(ledgerTable, table), batch.MaxRows(1000))
 	}
 	first, err := write(rows[:n/2])
 	if err != nil || first.Rows != n/2 {
